@@ -1,0 +1,329 @@
+internal import CRecKernels
+
+/// How query-item similarity is measured.
+public enum SimilarityMetric: String, Sendable, CaseIterable, Codable {
+    /// `q · x`; higher is better.
+    case innerProduct
+    /// `q · x / (‖q‖ ‖x‖)`; higher is better. A zero catalog vector scores 0 against any query;
+    /// a zero query is an error.
+    case cosine
+    /// `‖q − x‖²`; lower is better, and results come nearest first.
+    case squaredEuclidean
+}
+
+/// Which code computes the query × item products.
+public enum ScoringBackend: Sendable, Equatable, CustomStringConvertible {
+    /// OpenBLAS: sgemm for a block of queries, sgemv for one.
+    case blas
+    /// The C SIMD kernels at the given instruction set; no BLAS call.
+    case simd(SIMDLevel)
+    /// SIMD for small problems, where a BLAS call's fixed cost dominates, BLAS above
+    /// ``FlatIndex/blasMinimumMultiplyAdds``.
+    case automatic
+
+    /// The SIMD kernels at the best level this machine supports.
+    public static var simd: ScoringBackend { .simd(.best) }
+
+    public var description: String {
+        switch self {
+        case .blas: "OpenBLAS"
+        case let .simd(level): "SIMD (\(level))"
+        case .automatic: "automatic"
+        }
+    }
+}
+
+/// Exact (brute-force) top-K search over a table of item vectors, like faiss's IndexFlat: every
+/// item is scored, so results are exact, and ties are broken by the lower item id.
+///
+/// Scores are computed a block at a time (``queryBlock`` queries × ``itemBlock`` items) into a
+/// cache-resident tile, and each tile is folded straight into per-query top-K heaps: the full
+/// queries × items score matrix is never materialized. Filters (per-query exclusions, global
+/// allow/deny sets) are applied inside the fold, so a result has K items whenever K eligible
+/// items exist.
+///
+/// Work is spread over `threads` workers (by query ranges for batches, by item ranges for a few
+/// queries), with OpenBLAS single-threaded inside each worker.
+///
+/// An index is immutable and `Sendable`: any number of threads may search it at once.
+public struct FlatIndex: Sendable {
+    /// The catalog.
+    public let items: EmbeddingTable
+    /// The similarity the index ranks by.
+    public let metric: SimilarityMetric
+    /// Per-item terms of the metric's key: 1/‖x‖ for cosine (0 for a zero vector), −‖x‖²/2 for
+    /// squared Euclidean, none for inner product. Maximizing `q·x · scale + offset` ranks items.
+    private let itemTerms: [Float]
+
+    /// Items scored per tile: the tile of `queryBlock × itemBlock` scores stays in L2.
+    public static let itemBlock = 1024
+    /// Queries scored per tile.
+    public static let queryBlock = 128
+    /// Below this many multiply-adds (queries × items × dimensions) ``ScoringBackend/automatic``
+    /// uses the SIMD kernels, whose per-call cost is lower than a BLAS call's.
+    public static let blasMinimumMultiplyAdds = 1 << 22
+    /// Below this many multiply-adds a search runs on the calling thread alone: waking a second
+    /// worker costs more than it saves.
+    public static let parallelMinimumMultiplyAdds = 1 << 20
+    /// Batches of at least this many queries per worker are split by queries; smaller ones by
+    /// item ranges, whose per-worker heaps are merged at the end.
+    public static let minimumQueriesPerWorker = 16
+
+    /// The number of cores this process may use: the default for `threads`.
+    public static var defaultThreads: Int { SystemCalls.onlineProcessors }
+
+    /// Builds the index: checks that every item is finite and computes the metric's per-item
+    /// terms.
+    ///
+    /// - Throws: ``ScoringError/emptyCatalog``, ``ScoringError/nonFiniteItem(item:dimension:)``.
+    /// - Complexity: O(items × dimensions).
+    public init(items: EmbeddingTable, metric: SimilarityMetric = .innerProduct) throws {
+        guard items.rows > 0 else { throw ScoringError.emptyCatalog }
+        if let (row, column) = items.firstNonFinite() { throw ScoringError.nonFiniteItem(item: row, dimension: column) }
+        self.items = items
+        self.metric = metric
+        switch metric {
+        case .innerProduct:
+            itemTerms = []
+        case .cosine, .squaredEuclidean:
+            var norms = [Float](repeating: 0, count: items.rows)
+            items.withUnsafeBufferPointer { values in
+                norms.withUnsafeMutableBufferPointer {
+                    Kernels.rowNorms(values.baseAddress!, rows: items.rows, dimensions: items.dimensions, into: $0.baseAddress!)
+                }
+            }
+            itemTerms = metric == .cosine ? norms.map { $0 > 0 ? 1 / $0 : 0 } : norms.map { -0.5 * $0 * $0 }
+        }
+    }
+
+    /// The best `k` items for each row of `queries`.
+    ///
+    /// - Parameters:
+    ///   - excluding: per-query items that must not be returned (one list per query).
+    ///   - filter: catalog-wide allow and deny sets.
+    ///   - backend: what computes the products; every backend returns the same ids and scores
+    ///     within float rounding.
+    ///   - threads: workers to use (at most).
+    /// - Throws: ``ScoringError`` for k < 1, mismatched dimensions, NaN or infinite queries,
+    ///   zero queries under cosine, exclusions or filters that do not fit.
+    /// - Complexity: O(queries × items × dimensions) time; O(queries × k + threads × tile) memory.
+    public func search(_ queries: EmbeddingTable, k: Int, excluding: ExcludedItems? = nil, filter: ItemFilter? = nil,
+                       backend: ScoringBackend = .automatic, threads: Int = FlatIndex.defaultThreads) throws -> TopKResults {
+        guard k >= 1 else { throw ScoringError.invalidK(k) }
+        guard threads >= 1 else { throw ScoringError.invalidThreadCount(threads) }
+        guard queries.dimensions == items.dimensions else {
+            throw ScoringError.dimensionMismatch(expected: items.dimensions, actual: queries.dimensions)
+        }
+        if let (row, column) = queries.firstNonFinite() { throw ScoringError.nonFiniteQuery(query: row, dimension: column) }
+        if let excluding {
+            guard excluding.queryCount == queries.rows else {
+                throw ScoringError.exclusionCountMismatch(expected: queries.rows, actual: excluding.queryCount)
+            }
+            if let bad = excluding.ids.first(where: { Int($0) >= items.rows }) {
+                throw ScoringError.itemOutOfRange(item: Int(bad), itemCount: items.rows)
+            }
+        }
+        let eligibility = try filter?.eligibility(itemCount: items.rows)
+        var queryNorms: [Float] = []
+        if metric != .innerProduct {
+            queryNorms = [Float](repeating: 0, count: queries.rows)
+            queries.withUnsafeBufferPointer { values in
+                queryNorms.withUnsafeMutableBufferPointer {
+                    Kernels.rowNorms(values.baseAddress!, rows: queries.rows, dimensions: queries.dimensions, into: $0.baseAddress!)
+                }
+            }
+            if metric == .cosine, let zero = queryNorms.firstIndex(of: 0) { throw ScoringError.zeroQuery(query: zero) }
+        }
+        let k = min(k, Int(Int32.max))
+        let plan = SearchPlan(queryCount: queries.rows, itemCount: items.rows, dimensions: items.dimensions,
+                              k: k, backend: backend, threads: threads)
+        _ = OpenBLAS.singleThreaded
+        return queries.withUnsafeBufferPointer { queryValues in
+            items.withUnsafeBufferPointer { itemValues in
+                itemTerms.withUnsafeBufferPointer { terms in
+                    (eligibility ?? []).withUnsafeBufferPointer { eligible in
+                        (excluding?.ids ?? []).withUnsafeBufferPointer { excludedIDs in
+                            let context = SearchContext(
+                                queries: queryValues.baseAddress!, items: itemValues.baseAddress!, dimensions: items.dimensions,
+                                scale: metric == .cosine ? terms.baseAddress : nil,
+                                offset: metric == .squaredEuclidean ? terms.baseAddress : nil,
+                                eligible: eligibility == nil ? nil : eligible.baseAddress,
+                                exclusionOffsets: excluding?.offsets, excludedIDs: excludedIDs.baseAddress, plan: plan)
+                            return context.run(finalize: { heap, query in
+                                finalScore(key: heap, query: query, norms: queryNorms)
+                            })
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The best `k` items for one query.
+    ///
+    /// - Parameter excluding: items that must not be returned, in any order.
+    /// - Throws: as ``search(_:k:excluding:filter:backend:threads:)``.
+    public func search(_ query: [Float], k: Int, excluding: [Int] = [], filter: ItemFilter? = nil,
+                       backend: ScoringBackend = .automatic, threads: Int = FlatIndex.defaultThreads) throws -> [ScoredItem] {
+        guard query.count == items.dimensions else {
+            throw ScoringError.dimensionMismatch(expected: items.dimensions, actual: query.count)
+        }
+        let table: EmbeddingTable
+        do { table = try EmbeddingTable(rows: 1, dimensions: query.count, values: query) } catch let MatrixError.nonFinite(_, column) {
+            throw ScoringError.nonFiniteQuery(query: 0, dimension: column)
+        }
+        let exclusions = excluding.isEmpty ? nil : try ExcludedItems([excluding])
+        return try search(table, k: k, excluding: exclusions, filter: filter, backend: backend, threads: threads)[0]
+    }
+
+    /// Converts a kept key back to the metric's score.
+    private func finalScore(key: Float, query: Int, norms: [Float]) -> Float {
+        switch metric {
+        case .innerProduct: key
+        case .cosine: key / norms[query]
+        case .squaredEuclidean: max(0, norms[query] * norms[query] - 2 * key)
+        }
+    }
+}
+
+/// How one search splits its work.
+struct SearchPlan {
+    enum Split { case byQueries, byItems }
+    let queryCount: Int, itemCount: Int, k: Int
+    let level: SIMDLevel?  // nil: BLAS
+    let workers: Int
+    let split: Split
+
+    init(queryCount: Int, itemCount: Int, dimensions: Int, k: Int, backend: ScoringBackend, threads: Int) {
+        self.queryCount = queryCount
+        self.itemCount = itemCount
+        self.k = k
+        let work = queryCount.multipliedReportingOverflow(by: itemCount).partialValue.multipliedReportingOverflow(by: dimensions)
+        let multiplyAdds = work.overflow ? Int.max : work.partialValue
+        switch backend {
+        case .blas: level = nil
+        case let .simd(requested): level = min(requested, SIMDLevel.best)
+        case .automatic: level = multiplyAdds < FlatIndex.blasMinimumMultiplyAdds ? SIMDLevel.best : nil
+        }
+        let useful = multiplyAdds < FlatIndex.parallelMinimumMultiplyAdds ? 1 : threads
+        if queryCount >= useful * FlatIndex.minimumQueriesPerWorker {
+            split = .byQueries
+            workers = max(1, min(useful, queryCount))
+        } else {
+            split = .byItems
+            let itemBlocks = (itemCount + FlatIndex.itemBlock - 1) / FlatIndex.itemBlock
+            workers = max(1, min(useful, itemBlocks))
+        }
+    }
+
+    /// Worker `w`'s share of `0 ..< total` in whole `granule`s.
+    func share(_ w: Int, of total: Int, granule: Int) -> Range<Int> {
+        let granules = (total + granule - 1) / granule
+        let start = granules * w / workers * granule, end = granules * (w + 1) / workers * granule
+        return min(start, total) ..< min(end, total)
+    }
+}
+
+/// The raw pointers one search reads, valid for the duration of `run`.
+struct SearchContext {
+    let queries: UnsafePointer<Float>
+    let items: UnsafePointer<Float>
+    let dimensions: Int
+    let scale: UnsafePointer<Float>?
+    let offset: UnsafePointer<Float>?
+    let eligible: UnsafePointer<UInt64>?
+    let exclusionOffsets: [Int]?
+    let excludedIDs: UnsafePointer<Int32>?
+    let plan: SearchPlan
+
+    /// Scores everything and returns the sorted results; `finalize` maps a key to a score.
+    func run(finalize: (Float, Int) -> Float) -> TopKResults {
+        let (queryCount, k) = (plan.queryCount, plan.k)
+        let heapSets = plan.split == .byQueries ? 1 : plan.workers
+        let heapScores = UnsafeMutablePointer<Float>.allocate(capacity: heapSets * queryCount * k)
+        let heapIDs = UnsafeMutablePointer<Int32>.allocate(capacity: heapSets * queryCount * k)
+        let heaps = UnsafeMutablePointer<rk_topk>.allocate(capacity: heapSets * queryCount)
+        defer {
+            heapScores.deallocate()
+            heapIDs.deallocate()
+            heaps.deallocate()
+        }
+        for h in 0 ..< heapSets * queryCount {
+            heaps[h] = rk_topk(scores: heapScores + h * k, ids: heapIDs + h * k, count: 0, capacity: Int32(k))
+        }
+        let work = { (worker: Int) in
+            switch plan.split {
+            case .byQueries:
+                score(queries: plan.share(worker, of: queryCount, granule: 1), items: 0 ..< plan.itemCount, heaps: heaps)
+            case .byItems:
+                score(queries: 0 ..< queryCount, items: plan.share(worker, of: plan.itemCount, granule: FlatIndex.itemBlock),
+                      heaps: heaps + worker * queryCount)
+            }
+        }
+        Parallel.forEach(plan.workers, work)
+        if heapSets > 1 {
+            for set in 1 ..< heapSets {
+                for q in 0 ..< queryCount {
+                    let from = heaps[set * queryCount + q]
+                    for e in 0 ..< Int(from.count) { rk_topk_push(heaps + q, from.scores[e], from.ids[e]) }
+                }
+            }
+        }
+        var ids = [Int32](repeating: -1, count: queryCount * k)
+        var scores = [Float](repeating: .nan, count: queryCount * k)
+        var counts = [Int32](repeating: 0, count: queryCount)
+        for q in 0 ..< queryCount {
+            rk_topk_sort(heaps + q)
+            let heap = heaps[q]
+            counts[q] = heap.count
+            for e in 0 ..< Int(heap.count) {
+                ids[q * k + e] = heap.ids[e]
+                scores[q * k + e] = finalize(heap.scores[e], q)
+            }
+        }
+        return TopKResults(queryCount: queryCount, k: k, ids: ids, scores: scores, counts: counts)
+    }
+
+    /// Scores `queries × items` tile by tile into `heaps` (indexed by query).
+    private func score(queries: Range<Int>, items: Range<Int>, heaps: UnsafeMutablePointer<rk_topk>) {
+        if queries.isEmpty || items.isEmpty { return }
+        let queryBlock = FlatIndex.queryBlock, itemBlock = FlatIndex.itemBlock
+        let tile = UnsafeMutableRawPointer.allocate(byteCount: queryBlock * itemBlock * 4, alignment: 64)
+            .bindMemory(to: Float.self, capacity: queryBlock * itemBlock)
+        let packFloats = plan.level == nil ? 1 : Kernels.packFloats(items: itemBlock, dimensions: dimensions)
+        let pack = UnsafeMutableRawPointer.allocate(byteCount: packFloats * 4, alignment: 64)
+            .bindMemory(to: Float.self, capacity: packFloats)
+        defer {
+            tile.deallocate()
+            pack.deallocate()
+        }
+        let isa = Int32((plan.level ?? .best).rawValue)
+        for q0 in stride(from: queries.lowerBound, to: queries.upperBound, by: queryBlock) {
+            let qb = min(queryBlock, queries.upperBound - q0)
+            let queryRows = self.queries + q0 * dimensions
+            for i0 in stride(from: items.lowerBound, to: items.upperBound, by: itemBlock) {
+                let ib = min(itemBlock, items.upperBound - i0)
+                let itemRows = self.items + i0 * dimensions
+                if let level = plan.level {
+                    Kernels.tileProduct(level: level, queries: queryRows, queryCount: qb, items: itemRows, itemCount: ib,
+                                        dimensions: dimensions, scores: tile, pack: pack)
+                } else if qb == 1 {
+                    OpenBLAS.gemv(items: itemRows, itemCount: ib, dimensions: dimensions, query: queryRows, scores: tile)
+                } else {
+                    OpenBLAS.gemmNT(queries: queryRows, queryCount: qb, items: itemRows, itemCount: ib,
+                                    dimensions: dimensions, scores: tile, scoresStride: ib)
+                }
+                for r in 0 ..< qb {
+                    let q = q0 + r
+                    var filter = rk_fold_filter(scale: scale.map { $0 + i0 }, offset: offset.map { $0 + i0 },
+                                                eligible: eligible, excluded: nil, excluded_count: 0)
+                    if let exclusionOffsets, exclusionOffsets[q + 1] > exclusionOffsets[q] {
+                        filter.excluded = excludedIDs! + exclusionOffsets[q]
+                        filter.excluded_count = exclusionOffsets[q + 1] - exclusionOffsets[q]
+                    }
+                    rk_topk_fold(isa, heaps + q, tile + r * ib, ib, Int32(i0), &filter)
+                }
+            }
+        }
+    }
+}
