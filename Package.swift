@@ -46,7 +46,7 @@ let package = Package(
         .testTarget(
             name: "RecKernelsTests",
             dependencies: ["RecKernels", "CRecKernels"],
-            resources: [.copy("Fixtures")]
+            exclude: ["Fixtures"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -3,7 +3,6 @@
 // per-function target attributes; callers pass the level (see rk_best_isa).
 #include "rec_kernels.h"
 
-#include <math.h>
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -144,8 +143,8 @@ __attribute__((target("avx2,fma"))) static inline float dot_avx2(const float *a,
 }
 #endif
 
-void rk_row_norms(int isa, const float *values, size_t rows, size_t dims, size_t stride,
-                  float *norms) {
+void rk_row_squared_norms(int isa, const float *values, size_t rows, size_t dims, size_t stride,
+                          float *squared_norms) {
     for (size_t r = 0; r < rows; r++) {
         const float *row = values + r * stride;
         float squares;
@@ -155,7 +154,7 @@ void rk_row_norms(int isa, const float *values, size_t rows, size_t dims, size_t
         else
 #endif
             squares = dot_scalar(row, row, dims);
-        norms[r] = sqrtf(squares);
+        squared_norms[r] = squares;
     }
     (void)isa;
 }

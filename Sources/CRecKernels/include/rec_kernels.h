@@ -35,9 +35,10 @@ uint32_t rk_crc32c_portable(uint32_t crc, const void *data, size_t length);
 /// 1 when none of the `count` floats is NaN or ±Inf, 0 otherwise.
 int rk_all_finite(int isa, const float *values, size_t count);
 
-/// Euclidean norm of each of `rows` rows of `dims` floats, `stride` floats apart.
-void rk_row_norms(int isa, const float *values, size_t rows, size_t dims, size_t stride,
-                  float *norms);
+/// Squared Euclidean norm (sum of squares) of each of `rows` rows of `dims` floats, `stride`
+/// floats apart. Squared, so integer-valued rows give exact results.
+void rk_row_squared_norms(int isa, const float *values, size_t rows, size_t dims, size_t stride,
+                          float *squared_norms);
 
 /// Floats of scratch `rk_sgemm_nt` needs to pack `n` rows of `k` dims.
 size_t rk_sgemm_pack_floats(size_t n, size_t k);

@@ -42,10 +42,15 @@ enum Kernels {
         return rk_crc32c(crc, base, bytes.count)
     }
 
-    /// Euclidean norms of `rows` rows of `dimensions` floats starting at `values`.
-    static func rowNorms(_ values: UnsafePointer<Float>, rows: Int, dimensions: Int,
-                         into norms: UnsafeMutablePointer<Float>, level: SIMDLevel = .best) {
-        rk_row_norms(Int32(level.rawValue), values, rows, dimensions, dimensions, norms)
+    /// Squared Euclidean norms of the rows of `table`.
+    static func squaredRowNorms(_ table: EmbeddingTable, level: SIMDLevel = .best) -> [Float] {
+        [Float](unsafeUninitializedCapacity: table.rows) { norms, initialized in
+            table.withUnsafeBufferPointer { values in
+                rk_row_squared_norms(Int32(level.rawValue), values.baseAddress!, table.rows, table.dimensions,
+                                     table.dimensions, norms.baseAddress!)
+            }
+            initialized = table.rows
+        }
     }
 
     static func packFloats(items: Int, dimensions: Int) -> Int {

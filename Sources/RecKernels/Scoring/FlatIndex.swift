@@ -85,14 +85,10 @@ public struct FlatIndex: Sendable {
         switch metric {
         case .innerProduct:
             itemTerms = []
-        case .cosine, .squaredEuclidean:
-            var norms = [Float](repeating: 0, count: items.rows)
-            items.withUnsafeBufferPointer { values in
-                norms.withUnsafeMutableBufferPointer {
-                    Kernels.rowNorms(values.baseAddress!, rows: items.rows, dimensions: items.dimensions, into: $0.baseAddress!)
-                }
-            }
-            itemTerms = metric == .cosine ? norms.map { $0 > 0 ? 1 / $0 : 0 } : norms.map { -0.5 * $0 * $0 }
+        case .cosine:
+            itemTerms = Kernels.squaredRowNorms(items).map { $0 > 0 ? 1 / $0.squareRoot() : 0 }
+        case .squaredEuclidean:
+            itemTerms = Kernels.squaredRowNorms(items).map { -0.5 * $0 }
         }
     }
 
@@ -124,16 +120,8 @@ public struct FlatIndex: Sendable {
             }
         }
         let eligibility = try filter?.eligibility(itemCount: items.rows)
-        var queryNorms: [Float] = []
-        if metric != .innerProduct {
-            queryNorms = [Float](repeating: 0, count: queries.rows)
-            queries.withUnsafeBufferPointer { values in
-                queryNorms.withUnsafeMutableBufferPointer {
-                    Kernels.rowNorms(values.baseAddress!, rows: queries.rows, dimensions: queries.dimensions, into: $0.baseAddress!)
-                }
-            }
-            if metric == .cosine, let zero = queryNorms.firstIndex(of: 0) { throw ScoringError.zeroQuery(query: zero) }
-        }
+        let squaredQueryNorms = metric == .innerProduct ? [] : Kernels.squaredRowNorms(queries)
+        if metric == .cosine, let zero = squaredQueryNorms.firstIndex(of: 0) { throw ScoringError.zeroQuery(query: zero) }
         let k = min(k, Int(Int32.max))
         let plan = SearchPlan(queryCount: queries.rows, itemCount: items.rows, dimensions: items.dimensions,
                               k: k, backend: backend, threads: threads)
@@ -150,7 +138,7 @@ public struct FlatIndex: Sendable {
                                 eligible: eligibility == nil ? nil : eligible.baseAddress,
                                 exclusionOffsets: excluding?.offsets, excludedIDs: excludedIDs.baseAddress, plan: plan)
                             return context.run(finalize: { heap, query in
-                                finalScore(key: heap, query: query, norms: queryNorms)
+                                finalScore(key: heap, squaredQueryNorm: squaredQueryNorms.isEmpty ? 0 : squaredQueryNorms[query])
                             })
                         }
                     }
@@ -177,11 +165,11 @@ public struct FlatIndex: Sendable {
     }
 
     /// Converts a kept key back to the metric's score.
-    private func finalScore(key: Float, query: Int, norms: [Float]) -> Float {
+    private func finalScore(key: Float, squaredQueryNorm: Float) -> Float {
         switch metric {
         case .innerProduct: key
-        case .cosine: key / norms[query]
-        case .squaredEuclidean: max(0, norms[query] * norms[query] - 2 * key)
+        case .cosine: key / squaredQueryNorm.squareRoot()
+        case .squaredEuclidean: max(0, squaredQueryNorm - 2 * key)
         }
     }
 }

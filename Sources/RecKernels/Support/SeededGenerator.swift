@@ -1,0 +1,46 @@
+/// A fast, seedable random number generator (SplitMix64): the same seed gives the same stream
+/// on every platform, which is what synthetic catalogs, splits and tests need.
+public struct SeededGenerator: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// A standard normal sample (Box–Muller).
+    public mutating func nextGaussian() -> Float {
+        let u1 = Double.random(in: Double.ulpOfOne ..< 1, using: &self)
+        let u2 = Double.random(in: 0 ..< 1, using: &self)
+        return Float((-2 * _log(u1)).squareRoot() * _cos(2 * Double.pi * u2))
+    }
+}
+
+extension EmbeddingTable {
+    /// A table of independent standard normal values from a seeded generator, scaled by `scale`.
+    ///
+    /// - Complexity: O(rows × dimensions).
+    public static func gaussian(rows: Int, dimensions: Int, seed: UInt64, scale: Float = 1) -> EmbeddingTable {
+        var generator = SeededGenerator(seed: seed)
+        var table = EmbeddingTable(rows: rows, dimensions: dimensions)
+        table.withUnsafeMutableBufferPointer { values in
+            for i in values.indices { values[i] = generator.nextGaussian() * scale }
+        }
+        return table
+    }
+}
+
+#if canImport(Glibc)
+internal import Glibc
+private func _log(_ x: Double) -> Double { Glibc.log(x) }
+private func _cos(_ x: Double) -> Double { Glibc.cos(x) }
+#elseif canImport(Darwin)
+internal import Darwin
+private func _log(_ x: Double) -> Double { Darwin.log(x) }
+private func _cos(_ x: Double) -> Double { Darwin.cos(x) }
+#endif
