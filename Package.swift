@@ -48,6 +48,10 @@ let package = Package(
             dependencies: ["RecKernels", "CRecKernels"],
             exclude: ["Fixtures"]
         ),
+        .testTarget(
+            name: "RecommenderCLITests",
+            dependencies: ["RecKernels", "recommender"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,49 @@
+import ArgumentParser
+import RecKernels
+
+@main
+struct Recommender: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "recommender",
+        abstract: "A realtime recommender engine: exact top-K scoring on OpenBLAS and SIMD kernels.",
+        subcommands: [Demo.self, Score.self],
+        defaultSubcommand: Demo.self)
+}
+
+extension SimilarityMetric: ExpressibleByArgument {}
+
+enum BackendChoice: String, ExpressibleByArgument, CaseIterable {
+    case automatic, blas, simd
+
+    var backend: ScoringBackend {
+        switch self {
+        case .automatic: .automatic
+        case .blas: .blas
+        case .simd: .simd
+        }
+    }
+}
+
+/// Seconds since `start`, from a monotonic clock.
+func seconds(since start: ContinuousClock.Instant) -> Double {
+    let elapsed = ContinuousClock.now - start
+    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+}
+
+func fixed(_ value: Double, _ decimals: Int) -> String {
+    var scale = 1.0
+    for _ in 0 ..< decimals { scale *= 10 }
+    let rounded = ((value * scale).rounded() / scale)
+    var text = "\(rounded)"
+    if let dot = text.firstIndex(of: ".") {
+        let have = text.distance(from: dot, to: text.endIndex) - 1
+        if have < decimals { text += String(repeating: "0", count: decimals - have) }
+        if decimals == 0 { text = String(text[..<dot]) }
+    }
+    return text
+}
+
+/// Loads a table from a model file (`.rkm`, memory-mapped) or a NumPy `.npy` file.
+func loadTable(_ path: String) throws -> EmbeddingTable {
+    path.hasSuffix(".npy") ? try NumPyFile.read(path) : try EmbeddingTable(contentsOf: path)
+}
