@@ -4,6 +4,9 @@
 // noise cancels out of a ratio, not out of an absolute time.
 import ArgumentParser
 import RecKernels
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct Shape: ExpressibleByArgument, CustomStringConvertible {
     let queries: Int, items: Int, dimensions: Int
@@ -99,6 +102,7 @@ struct RecBench: ParsableCommand {
                 }
             }
         }
+        try fileTimings(rows: shapes.map(\.items).max() ?? 1_000_000, dimensions: shapes.first?.dimensions ?? 64)
         print("\nTargets (issue 2): batched top-\(k) ≤ 1.25× bare sgemm; single query ≤ 1.3× bare sgemv; SIMD ≤ 3× bare sgemm on the batched shape")
         verdicts.forEach { print($0) }
     }
@@ -131,6 +135,23 @@ struct RecBench: ParsableCommand {
             verdicts.append("  \(shape) T=\(threads) \(name): \(format(ratio, 3))× bare sgemm (target ≤ \(limit)): \(ratio <= limit ? "met" : "MISSED")")
         }
         return verdicts
+    }
+
+    /// Save and memory-mapped open of the largest catalog, with and without payload checksums.
+    func fileTimings(rows: Int, dimensions: Int) throws {
+        let table = EmbeddingTable.gaussian(rows: rows, dimensions: dimensions, seed: 3)
+        let path = "/tmp/recommender-bench-\(rows)x\(dimensions).rkm"
+        var save = Timings(), full = Timings(), structure = Timings()
+        for _ in 0 ..< 3 { save.measure { try! table.save(to: path) } }
+        for _ in 0 ..< repeats {
+            try full.measure { _ = try EmbeddingTable(contentsOf: path, verification: .full) }
+            try structure.measure { _ = try EmbeddingTable(contentsOf: path, verification: .structure) }
+        }
+        unlink(path)
+        let megabytes = Double(rows * dimensions * 4) / 1e6
+        print("\nmodel file, \(rows) × \(dimensions) (\(format(megabytes, 1)) MB): save \(milliseconds(save.median)) ms; "
+            + "open by mmap with every checksum \(milliseconds(full.median)) ms (\(format(megabytes / 1000 / full.median, 1)) GB/s), "
+            + "structure only \(milliseconds(structure.median)) ms")
     }
 
     func single(shape: Shape, index: FlatIndex, threads: Int) throws -> [String] {
