@@ -8,6 +8,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "RecKernels", targets: ["RecKernels"]),
+        .library(name: "RecModels", targets: ["RecModels"]),
         .executable(name: "recommender", targets: ["recommender"]),
         .executable(name: "recommender-bench", targets: ["RecBench"]),
     ],
@@ -27,10 +28,15 @@ let package = Package(
             name: "RecKernels",
             dependencies: ["COpenBLAS", "CRecKernels"]
         ),
+        .target(
+            name: "RecModels",
+            dependencies: ["RecKernels"]
+        ),
         .executableTarget(
             name: "recommender",
             dependencies: [
                 "RecKernels",
+                "RecModels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -47,6 +53,10 @@ let package = Package(
             name: "RecKernelsTests",
             dependencies: ["RecKernels", "CRecKernels"],
             exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "RecModelsTests",
+            dependencies: ["RecModels", "RecKernels"]
         ),
         .testTarget(
             name: "RecommenderCLITests",

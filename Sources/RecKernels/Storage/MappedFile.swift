@@ -1,11 +1,18 @@
 /// A whole file mapped read-only into memory; unmapped when the last reference goes.
-final class MappedFile: @unchecked Sendable {
+///
+/// Immutable, so `Sendable`. Reading it costs page faults, not copies: use it to parse large
+/// input files in place.
+public final class MappedFile: @unchecked Sendable {
     let base: UnsafeRawPointer
-    let length: Int
-    let path: String
+    /// The file's size in bytes.
+    public let length: Int
+    /// The path it was mapped from.
+    public let path: String
 
-    /// Maps `path`. An empty file maps to a zero-length buffer without a system mapping.
-    init(path: String) throws {
+    /// Maps `path` read-only. An empty file maps to a zero-length buffer.
+    ///
+    /// - Throws: ``SystemCallError`` when the file cannot be opened or mapped.
+    public init(path: String) throws {
         let descriptor = try SystemCalls.openForReading(path)
         defer { SystemCalls.close(descriptor) }
         let length = try SystemCalls.fileSize(descriptor, path: path)
@@ -19,6 +26,11 @@ final class MappedFile: @unchecked Sendable {
     }
 
     var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: length) }
+
+    /// Calls `body` with the file's bytes; the buffer is valid only inside `body`.
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try body(bytes)
+    }
 
     deinit {
         if length == 0 { UnsafeMutableRawPointer(mutating: base).deallocate() }
