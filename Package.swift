@@ -45,6 +45,7 @@ let package = Package(
             name: "RecBench",
             dependencies: [
                 "RecKernels",
+                "RecModels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/RecBench"

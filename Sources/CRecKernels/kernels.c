@@ -2,6 +2,7 @@
 // Each has a portable C version and, on x86-64, AVX2+FMA and AVX-512F versions compiled with
 // per-function target attributes; callers pass the level (see rk_best_isa).
 #include "rec_kernels.h"
+#include "vector_ops.h"
 
 #include <string.h>
 
@@ -90,58 +91,6 @@ int rk_all_finite(int isa, const float *values, size_t count) {
     (void)isa;
     return all_finite_scalar(values, count);
 }
-
-static float dot_scalar(const float *a, const float *b, size_t k) {
-    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    size_t i = 0;
-    for (; i + 4 <= k; i += 4) {
-        s0 += a[i] * b[i];
-        s1 += a[i + 1] * b[i + 1];
-        s2 += a[i + 2] * b[i + 2];
-        s3 += a[i + 3] * b[i + 3];
-    }
-    for (; i < k; i++) s0 += a[i] * b[i];
-    return (s0 + s1) + (s2 + s3);
-}
-
-#ifdef RK_X86
-__attribute__((target("avx512f"))) static inline float dot_avx512(const float *a, const float *b,
-                                                                  size_t k) {
-    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-    size_t i = 0;
-    for (; i + 32 <= k; i += 32) {
-        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
-        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
-    }
-    for (; i + 16 <= k; i += 16)
-        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
-    if (i < k) {
-        const __mmask16 tail = (__mmask16)((1u << (k - i)) - 1);
-        s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, a + i), _mm512_maskz_loadu_ps(tail, b + i),
-                             s1);
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
-}
-
-__attribute__((target("avx2,fma"))) static inline float dot_avx2(const float *a, const float *b,
-                                                                 size_t k) {
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-    size_t i = 0;
-    for (; i + 16 <= k; i += 16) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-    }
-    for (; i + 8 <= k; i += 8)
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    __m256 s = _mm256_add_ps(s0, s1);
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_add_ss(h, _mm_movehdup_ps(h));
-    float total = _mm_cvtss_f32(h);
-    for (; i < k; i++) total += a[i] * b[i];
-    return total;
-}
-#endif
 
 void rk_row_squared_norms(int isa, const float *values, size_t rows, size_t dims, size_t stride,
                           float *squared_norms) {

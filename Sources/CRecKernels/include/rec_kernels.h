@@ -82,6 +82,48 @@ void rk_topk_push(rk_topk *heap, float score, int32_t id);
 /// is gone afterwards: only read the result.
 void rk_topk_sort(rk_topk *heap);
 
+// MARK: Matrix factorization (factorization.c)
+
+/// Implicit ALS by conjugate gradient: `steps` CG steps from the current `x` (d floats) on
+/// (G + Σ (c_k − 1) y y ᵀ) x = Σ c_k y, c_k = 1 + alpha·weights[k], over the rows `items[k]` of
+/// `y` (row-major, d columns). `gram` is G = YᵀY + λI (d × d). `scratch` holds 3·d floats.
+void rk_als_cg(int isa, size_t d, const float *gram, const float *y, const int32_t *items,
+               const float *weights, size_t n, float alpha, float *x, int steps, float *scratch);
+
+/// Solves (G + diag·I + Σ a_k y yᵀ) x = Σ b_k y exactly by Cholesky, a_k = a_scale·weights[k]
+/// (1 when weighted_a is 0), b_k = b_offset + b_scale·weights[k]; G may be NULL (zero).
+/// `scratch` holds d·d + d floats. Returns 0, or the order of the first leading minor that is
+/// not positive definite (x is then unchanged).
+int rk_normal_solve(int isa, size_t d, const float *gram, float diag, const float *y,
+                    const int32_t *items, const float *weights, size_t n, int weighted_a,
+                    float a_scale, float b_offset, float b_scale, float *x, float *scratch);
+
+/// `samples` BPR SGD steps on users' factors `x` and items' `y` (d columns each, the last an item
+/// bias users hold at 1), drawing positives from the CSR rows (offsets, items; entry_users[e] is
+/// entry e's row) and negatives uniformly. Returns how many triples were ranked right before
+/// their update.
+size_t rk_bpr(int isa, size_t d, float *x, float *y, const int64_t *offsets, const int32_t *items,
+              const int32_t *entry_users, size_t entries, size_t item_count, size_t samples,
+              float learning_rate, float regularization, uint64_t seed);
+
+/// One SGD pass of biased matrix factorization over the entries order[0 ..< n]. Returns the sum
+/// of squared errors.
+double rk_sgd_mf(int isa, size_t d, float *p, float *q, float *user_bias, float *item_bias,
+                 float mean, const int32_t *users, const int32_t *items, const float *ratings,
+                 const int64_t *order, size_t n, float lr_bias, float reg_bias, float lr_factor,
+                 float reg_factor);
+
+/// The implicit-ALS data term Σ_u Σ_i c_ui (p_ui − x_u·y_i)² over rows [begin, end), with
+/// gram = YᵀY (no λ). `scratch` holds d floats.
+double rk_als_loss(int isa, size_t d, const float *gram, const float *x, const float *y,
+                   const int64_t *offsets, const int32_t *items, const float *weights, size_t begin,
+                   size_t end, float alpha, float *scratch);
+
+/// Σ (value − x_u·y_i)² over the stored entries of rows [begin, end).
+double rk_squared_residuals(int isa, size_t d, const float *x, const float *y,
+                            const int64_t *offsets, const int32_t *items, const float *values,
+                            size_t begin, size_t end);
+
 #ifdef __cplusplus
 }
 #endif

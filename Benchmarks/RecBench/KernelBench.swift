@@ -60,10 +60,9 @@ func pad(_ text: String, _ width: Int) -> String {
     text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
 }
 
-@main
-struct RecBench: ParsableCommand {
+struct KernelBench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "recommender-bench",
+        commandName: "kernel",
         abstract: "Exact top-K scoring throughput and latency, as ratios to the bare OpenBLAS call timed in the same run.")
 
     @Option(name: .long, parsing: .upToNextOption, help: "Shapes as QUERIESxITEMSxDIMS.")

@@ -1,0 +1,317 @@
+internal import CRecKernels
+
+/// The numeric steps of matrix-factorization training — alternating least squares (implicit and
+/// explicit feedback), BPR and biased SGD — on ``EmbeddingTable`` factors and a ``SparseMatrix``
+/// of interactions, in C SIMD kernels spread over `threads` workers. Models (hyper-parameters,
+/// iteration loops, ids, files) live above this, in RecModels.
+///
+/// Deterministic for a given seed with `threads: 1`. ALS is deterministic at any thread count
+/// (rows are independent); BPR and SGD with several threads update shared factors lock-free
+/// (Hogwild, as implicit and gensim do), so their results vary run to run.
+public enum Factorization {
+    /// How implicit ALS solves each row's least-squares problem.
+    public enum Solver: Sendable, Equatable {
+        /// A few conjugate-gradient steps from the current value (benfred/implicit's default,
+        /// 3 steps): O(steps × (d² + entries × d)) per row.
+        case conjugateGradient(steps: Int)
+        /// The exact solution by Cholesky: O(d³ + entries × d²) per row.
+        case cholesky
+    }
+
+    /// One half-step of implicit-feedback ALS (Hu, Koren & Volinsky 2008): every row x of
+    /// `solving` is re-fitted to its row of `matrix` with `fixed` held, minimizing
+    /// Σᵢ cᵢ (pᵢ − x·yᵢ)² + λ‖x‖² with confidence cᵢ = 1 + α·wᵢ for stored entries (p = 1)
+    /// and 1 elsewhere (p = 0).
+    ///
+    /// - Parameters:
+    ///   - solving: rows to re-fit (users when `matrix` is users × items).
+    ///   - fixed: the other side's factors; `fixed.rows == matrix.columns`.
+    ///   - matrix: interaction strengths wᵢ (not yet confidences).
+    /// - Throws: ``MatrixError/shapeMismatch(expected:actual:)``,
+    ///   ``LinearAlgebraError/notPositiveDefinite(leadingMinor:)`` (Cholesky with λ = 0 only).
+    public static func implicitALSStep(solving: inout EmbeddingTable, fixed: EmbeddingTable, matrix: SparseMatrix,
+                                       alpha: Float, regularization: Float, solver: Solver = .conjugateGradient(steps: 3),
+                                       threads: Int) throws {
+        try checkShapes(solving: solving, fixed: fixed, matrix: matrix)
+        var gram = LinearAlgebra.gram(fixed)
+        let d = fixed.dimensions
+        gram.withUnsafeMutableBufferPointer { g in for f in 0 ..< d { g[f * d + f] += regularization } }
+        let failure = solveRows(solving: &solving, fixed: fixed, matrix: matrix, threads: threads) { row, items, weights, count, x, scratch, y in
+            switch solver {
+            case let .conjugateGradient(steps):
+                gram.withUnsafeBufferPointer { g in
+                    rk_als_cg(level, d, g.baseAddress, y, items, weights, count, alpha, x, Int32(steps), scratch)
+                }
+                return 0
+            case .cholesky:
+                return gram.withUnsafeBufferPointer { g in
+                    rk_normal_solve(level, d, g.baseAddress, 0, y, items, weights, count, 1, alpha, 1, alpha, x, scratch)
+                }
+            }
+        }
+        if let minor = failure { throw LinearAlgebraError.notPositiveDefinite(leadingMinor: minor) }
+    }
+
+    /// One half-step of explicit-feedback ALS with weighted-λ regularization (Zhou et al.
+    /// 2008): each row x minimizes Σᵢ (rᵢ − x·yᵢ)² + λ·nₓ‖x‖² over its nₓ stored ratings. Rows
+    /// with no ratings become zero.
+    public static func explicitALSStep(solving: inout EmbeddingTable, fixed: EmbeddingTable, matrix: SparseMatrix,
+                                       regularization: Float, threads: Int) throws {
+        try checkShapes(solving: solving, fixed: fixed, matrix: matrix)
+        let d = fixed.dimensions
+        let failure = solveRows(solving: &solving, fixed: fixed, matrix: matrix, threads: threads) { _, items, weights, count, x, scratch, y in
+            if count == 0 {
+                x.update(repeating: 0, count: d)
+                return 0
+            }
+            return rk_normal_solve(level, d, nil, regularization * Float(count), y, items, weights, count, 0, 0, 0, 1, x, scratch)
+        }
+        if let minor = failure { throw LinearAlgebraError.notPositiveDefinite(leadingMinor: minor) }
+    }
+
+    /// The implicit-ALS vector of one new row (a user folded in from fresh events) with `fixed`
+    /// held, solved exactly: what ``implicitALSStep(solving:fixed:matrix:alpha:regularization:solver:threads:)``
+    /// would give that row with the Cholesky solver.
+    ///
+    /// - Parameters:
+    ///   - gram: `fixed`ᵀ`fixed` (``LinearAlgebra/gram(_:)``), computed once for many fold-ins.
+    /// - Throws: ``ScoringError/itemOutOfRange(item:itemCount:)``, ``MatrixError``.
+    /// - Complexity: O(d³ + entries × d²).
+    public static func implicitALSFoldIn(items: [Int32], weights: [Float], fixed: EmbeddingTable, gram: EmbeddingTable,
+                                         alpha: Float, regularization: Float) throws -> [Float] {
+        try foldIn(items: items, weights: weights, fixed: fixed) { d, y, x, scratch in
+            var regularized = gram
+            regularized.withUnsafeMutableBufferPointer { g in for f in 0 ..< d { g[f * d + f] += regularization } }
+            return regularized.withUnsafeBufferPointer { g in
+                rk_normal_solve(level, d, g.baseAddress, 0, y, items, weights, items.count, 1, alpha, 1, alpha, x, scratch)
+            }
+        }
+    }
+
+    /// Ridge regression: the x minimizing Σᵢ (targetᵢ − x·rowᵢ)² + λ‖x‖² over the given rows
+    /// (explicit-ALS fold-in with λ = λ₀·n, biased-MF fold-in), solved exactly.
+    ///
+    /// - Throws: ``MatrixError/shapeMismatch(expected:actual:)``, ``MatrixError/nonFinite(row:column:)``.
+    /// - Complexity: O(d³ + rows × d²).
+    public static func ridgeRegression(rows: EmbeddingTable, targets: [Float], regularization: Float) throws -> [Float] {
+        guard targets.count == rows.rows else { throw MatrixError.shapeMismatch(expected: rows.rows, actual: targets.count) }
+        let indices = (0 ..< Int32(rows.rows)).map { $0 }
+        return try foldIn(items: indices, weights: targets, fixed: rows) { d, y, x, scratch in
+            rk_normal_solve(level, d, nil, regularization, y, indices, targets, indices.count, 0, 0, 0, 1, x, scratch)
+        }
+    }
+
+    /// One BPR epoch (Rendle et al. 2009): `matrix.nonzeroCount` SGD steps on (user, positive,
+    /// negative) triples. The last column of both tables is the item bias: users hold 1 there.
+    ///
+    /// - Returns: the share of sampled triples ranked right before their update (a training
+    ///   AUC estimate, as implicit reports).
+    public static func bprEpoch(users: inout EmbeddingTable, items: inout EmbeddingTable, matrix: SparseMatrix,
+                                learningRate: Float, regularization: Float, seed: UInt64, threads: Int) throws -> Double {
+        guard users.rows == matrix.rows, items.rows == matrix.columns, users.dimensions == items.dimensions,
+              users.dimensions >= 2
+        else { throw MatrixError.shapeMismatch(expected: matrix.rows, actual: users.rows) }
+        let entries = matrix.nonzeroCount
+        guard entries > 0 else { return 0 }
+        var entryUsers = [Int32](repeating: 0, count: entries)
+        for u in 0 ..< matrix.rows { for e in matrix.rowOffsets[u] ..< matrix.rowOffsets[u + 1] { entryUsers[e] = Int32(u) } }
+        let offsets = matrix.rowOffsets.map(Int64.init)
+        let workers = max(1, min(threads, entries / 10_000 + 1))
+        let d = users.dimensions, itemCount = items.rows
+        let correct = users.withUnsafeMutableBufferPointer { x in
+            items.withUnsafeMutableBufferPointer { y in
+                offsets.withUnsafeBufferPointer { o in
+                    matrix.columnIndices.withUnsafeBufferPointer { columns in
+                        entryUsers.withUnsafeBufferPointer { owners in
+                            var counts = [Int](repeating: 0, count: workers)
+                            let shared = UncheckedSendable((x.baseAddress!, y.baseAddress!))
+                            counts.withUnsafeMutableBufferPointer { counted in
+                                Parallel.forEach(workers) { w in
+                                    let samples = entries * (w + 1) / workers - entries * w / workers
+                                    counted[w] = rk_bpr(level, d, shared.value.0, shared.value.1, o.baseAddress, columns.baseAddress,
+                                                        owners.baseAddress, entries, itemCount, samples, learningRate,
+                                                        regularization, seed &+ UInt64(w) &* 0x9E37_79B9_7F4A_7C15)
+                                }
+                            }
+                            return counts.reduce(0, +)
+                        }
+                    }
+                }
+            }
+        }
+        return Double(correct) / Double(entries)
+    }
+
+    /// One epoch of biased matrix factorization by SGD over the ratings in `order` (Koren 2008;
+    /// Surprise's SVD): r̂ = mean + b_u + b_i + p_u·q_i.
+    ///
+    /// - Returns: the root mean squared training error seen during the pass.
+    public static func sgdEpoch(userFactors: inout EmbeddingTable, itemFactors: inout EmbeddingTable,
+                                userBiases: inout [Float], itemBiases: inout [Float], mean: Float,
+                                users: [Int32], items: [Int32], ratings: [Float], order: [Int64],
+                                learningRate: (bias: Float, factor: Float), regularization: (bias: Float, factor: Float),
+                                threads: Int) -> Double {
+        precondition(users.count == items.count && items.count == ratings.count, "parallel arrays differ in length")
+        let d = userFactors.dimensions, n = order.count
+        let workers = max(1, min(threads, n / 50_000 + 1))
+        var errors = [Double](repeating: 0, count: workers)
+        userFactors.withUnsafeMutableBufferPointer { p in
+            itemFactors.withUnsafeMutableBufferPointer { q in
+                userBiases.withUnsafeMutableBufferPointer { bu in
+                    itemBiases.withUnsafeMutableBufferPointer { bi in
+                        users.withUnsafeBufferPointer { us in
+                            items.withUnsafeBufferPointer { its in
+                                ratings.withUnsafeBufferPointer { rs in
+                                    order.withUnsafeBufferPointer { os in
+                                        errors.withUnsafeMutableBufferPointer { err in
+                                            let shared = UncheckedSendable((p.baseAddress!, q.baseAddress!, bu.baseAddress!, bi.baseAddress!))
+                                            Parallel.forEach(workers) { w in
+                                                let start = n * w / workers, end = n * (w + 1) / workers
+                                                err[w] = rk_sgd_mf(level, d, shared.value.0, shared.value.1, shared.value.2, shared.value.3, mean,
+                                                                   us.baseAddress, its.baseAddress, rs.baseAddress, os.baseAddress! + start,
+                                                                   end - start, learningRate.bias, regularization.bias,
+                                                                   learningRate.factor, regularization.factor)
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (errors.reduce(0, +) / Double(max(n, 1))).squareRoot()
+    }
+
+    /// The implicit-ALS objective per cell, Σ_u,i c_ui (p_ui − x_u·y_i)² + λ(‖X‖² + ‖Y‖²)
+    /// divided by users × items: what the trainer reports as its loss.
+    /// - Complexity: O(users × d² + entries × d).
+    public static func implicitALSLoss(users: EmbeddingTable, items: EmbeddingTable, matrix: SparseMatrix,
+                                       alpha: Float, regularization: Float, threads: Int) throws -> Double {
+        try checkShapes(solving: users, fixed: items, matrix: matrix)
+        let gram = LinearAlgebra.gram(items), d = items.dimensions
+        let offsets = matrix.rowOffsets.map(Int64.init)
+        let data = sumOverRows(rows: matrix.rows, threads: threads) { begin, end in
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: d)
+            defer { scratch.deallocate() }
+            return gram.withUnsafeBufferPointer { g in
+                users.withUnsafeBufferPointer { x in
+                    items.withUnsafeBufferPointer { y in
+                        rk_als_loss(level, d, g.baseAddress, x.baseAddress, y.baseAddress, offsets, matrix.columnIndices,
+                                    matrix.values, begin, end, alpha, scratch)
+                    }
+                }
+            }
+        }
+        let norms = Kernels.squaredRowNorms(users).reduce(0.0) { $0 + Double($1) } + Kernels.squaredRowNorms(items).reduce(0.0) { $0 + Double($1) }
+        return (data + Double(regularization) * norms) / Double(max(1, matrix.rows * matrix.columns))
+    }
+
+    /// The root mean squared error of x_u·y_i against the stored values.
+    public static func rootMeanSquaredError(users: EmbeddingTable, items: EmbeddingTable, matrix: SparseMatrix,
+                                            threads: Int) throws -> Double {
+        try checkShapes(solving: users, fixed: items, matrix: matrix)
+        let offsets = matrix.rowOffsets.map(Int64.init), d = items.dimensions
+        let total = sumOverRows(rows: matrix.rows, threads: threads) { begin, end in
+            users.withUnsafeBufferPointer { x in
+                items.withUnsafeBufferPointer { y in
+                    rk_squared_residuals(level, d, x.baseAddress, y.baseAddress, offsets, matrix.columnIndices, matrix.values, begin, end)
+                }
+            }
+        }
+        return (total / Double(max(1, matrix.nonzeroCount))).squareRoot()
+    }
+
+    // MARK: Internals
+
+    /// Σ of `part(begin, end)` over contiguous row ranges, one per worker.
+    private static func sumOverRows(rows: Int, threads: Int, _ part: (Int, Int) -> Double) -> Double {
+        let workers = max(1, min(threads, rows / 256 + 1))
+        var sums = [Double](repeating: 0, count: workers)
+        sums.withUnsafeMutableBufferPointer { out in
+            Parallel.forEach(workers) { w in out[w] = part(rows * w / workers, rows * (w + 1) / workers) }
+        }
+        return sums.reduce(0, +)
+    }
+
+    private static var level: Int32 { Int32(SIMDLevel.best.rawValue) }
+
+    private static func checkShapes(solving: EmbeddingTable, fixed: EmbeddingTable, matrix: SparseMatrix) throws {
+        guard solving.rows == matrix.rows else { throw MatrixError.shapeMismatch(expected: matrix.rows, actual: solving.rows) }
+        guard fixed.rows == matrix.columns else { throw MatrixError.shapeMismatch(expected: matrix.columns, actual: fixed.rows) }
+        guard solving.dimensions == fixed.dimensions else {
+            throw MatrixError.shapeMismatch(expected: fixed.dimensions, actual: solving.dimensions)
+        }
+    }
+
+    /// Runs `solve(row, items, weights, count, x, scratch, y)` for every row, spread over
+    /// workers in contiguous ranges; returns the first failure code (a non-positive-definite
+    /// minor), if any.
+    private static func solveRows(
+        solving: inout EmbeddingTable, fixed: EmbeddingTable, matrix: SparseMatrix, threads: Int,
+        _ solve: (Int, UnsafePointer<Int32>?, UnsafePointer<Float>?, Int, UnsafeMutablePointer<Float>,
+                  UnsafeMutablePointer<Float>, UnsafePointer<Float>) -> Int32
+    ) -> Int? {
+        let d = fixed.dimensions, rows = matrix.rows
+        // Rows cost O(d² + entries·d): popular items have far more entries than the rest, so
+        // rows are cut into chunks of equal cost, many per worker, handed out dynamically.
+        let chunks = threads == 1 ? [0, rows] : costBalancedChunks(matrix: matrix, dimensions: d, count: threads * 32)
+        let workers = chunks.count - 1
+        var failures = [Int32](repeating: 0, count: workers)
+        solving.withUnsafeMutableBufferPointer { x in
+            fixed.withUnsafeBufferPointer { y in
+                matrix.columnIndices.withUnsafeBufferPointer { columns in
+                    matrix.values.withUnsafeBufferPointer { values in
+                        failures.withUnsafeMutableBufferPointer { failed in
+                            let target = UncheckedSendable(x.baseAddress!)
+                            Parallel.forEach(workers) { w in
+                                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: d * d + 3 * d)
+                                defer { scratch.deallocate() }
+                                for row in chunks[w] ..< chunks[w + 1] {
+                                    let start = matrix.rowOffsets[row], count = matrix.rowOffsets[row + 1] - start
+                                    let code = solve(row, columns.baseAddress.map { $0 + start }, values.baseAddress.map { $0 + start },
+                                                     count, target.value + row * d, scratch, y.baseAddress!)
+                                    if code != 0 && failed[w] == 0 { failed[w] = code }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return failures.first { $0 != 0 }.map(Int.init)
+    }
+
+    /// Row boundaries cutting `matrix` into about `count` ranges of equal cost d + entries.
+    private static func costBalancedChunks(matrix: SparseMatrix, dimensions: Int, count: Int) -> [Int] {
+        let total = matrix.rows * dimensions + matrix.nonzeroCount
+        let target = max(1, total / max(1, count))
+        var bounds = [0], accumulated = 0
+        for row in 0 ..< matrix.rows {
+            accumulated += dimensions + matrix.rowOffsets[row + 1] - matrix.rowOffsets[row]
+            if accumulated >= target && row + 1 < matrix.rows {
+                bounds.append(row + 1)
+                accumulated = 0
+            }
+        }
+        bounds.append(matrix.rows)
+        return bounds
+    }
+
+    private static func foldIn(items: [Int32], weights: [Float], fixed: EmbeddingTable,
+                               _ solve: (Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Int32) throws -> [Float] {
+        guard items.count == weights.count else { throw MatrixError.shapeMismatch(expected: items.count, actual: weights.count) }
+        if let bad = items.first(where: { $0 < 0 || Int($0) >= fixed.rows }) {
+            throw ScoringError.itemOutOfRange(item: Int(bad), itemCount: fixed.rows)
+        }
+        if let bad = weights.firstIndex(where: { !$0.isFinite }) { throw MatrixError.nonFinite(row: 0, column: bad) }
+        let d = fixed.dimensions
+        var x = [Float](repeating: 0, count: d)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: d * d + 3 * d)
+        defer { scratch.deallocate() }
+        let code = fixed.withUnsafeBufferPointer { y in x.withUnsafeMutableBufferPointer { solve(d, y.baseAddress!, $0.baseAddress!, scratch) } }
+        if code != 0 { throw LinearAlgebraError.notPositiveDefinite(leadingMinor: Int(code)) }
+        return x
+    }
+}

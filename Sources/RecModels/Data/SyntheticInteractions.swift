@@ -1,0 +1,73 @@
+import RecKernels
+
+extension Interactions {
+    /// A synthetic implicit-feedback log with structure to recover: item popularity follows a
+    /// Zipf law (item 0 the most popular), and each user picks items by popularity weighted by
+    /// the affinity of a hidden taste vector to a hidden item vector (rank `tasteDimensions`).
+    /// Events per user vary (geometric around the mean). Each (user, item) pair appears once,
+    /// with value 1. Deterministic for a seed.
+    ///
+    /// Ids are "u<index>" and "i<index>". - Complexity: O(interactions) expected.
+    public static func synthetic(users: Int, items: Int, interactions: Int, tasteDimensions: Int = 8,
+                                 zipfExponent: Double = 0.8, affinity: Float = 3, seed: UInt64) -> Interactions {
+        precondition(users > 0 && items > 1 && interactions >= users, "need users > 0, items > 1, interactions ≥ users")
+        var generator = SeededGenerator(seed: seed)
+        let tastes = EmbeddingTable.gaussian(rows: users, dimensions: tasteDimensions, seed: seed &+ 1)
+        let traits = EmbeddingTable.gaussian(rows: items, dimensions: tasteDimensions, seed: seed &+ 2)
+        // Cumulative Zipf weights for inverse-CDF sampling.
+        var cumulative = [Double](repeating: 0, count: items)
+        var total = 0.0
+        for i in 0 ..< items {
+            total += 1 / _pow(Double(i + 1), zipfExponent)
+            cumulative[i] = total
+        }
+        var log = Interactions()
+        log.userIndices.reserveCapacity(interactions)
+        log.itemIndices.reserveCapacity(interactions)
+        log.values.reserveCapacity(interactions)
+        log.users = try! IDMap((0 ..< users).map { "u\($0)" })
+        log.items = try! IDMap((0 ..< items).map { "i\($0)" })
+        let mean = Double(interactions) / Double(users)
+        let scale = affinity / Float(tasteDimensions).squareRoot()
+        var remaining = interactions
+        for u in 0 ..< users {
+            let left = users - u
+            // Geometric-ish count around the mean, at least 1, so the total lands near `interactions`.
+            let target = u == users - 1 ? remaining
+                : max(1, min(remaining - (left - 1), Int((-mean * _log(Double.random(in: Double.ulpOfOne ..< 1, using: &generator))).rounded())))
+            remaining -= target
+            var chosen = Set<Int32>()
+            var attempts = 0
+            while chosen.count < min(target, items) && attempts < target * 50 {
+                attempts += 1
+                let r = Double.random(in: 0 ..< total, using: &generator)
+                var lo = 0, hi = items - 1
+                while lo < hi {
+                    let mid = (lo + hi) / 2
+                    if cumulative[mid] < r { lo = mid + 1 } else { hi = mid }
+                }
+                let score = tastes.withRow(u) { t in traits.withRow(lo) { v in zip(t, v).reduce(0) { $0 + $1.0 * $1.1 } } } * scale
+                let accept = 1 / (1 + _exp(Double(-score)))
+                if Double.random(in: 0 ..< 1, using: &generator) < accept { chosen.insert(Int32(lo)) }
+            }
+            for item in chosen.sorted() {
+                log.userIndices.append(Int32(u))
+                log.itemIndices.append(item)
+                log.values.append(1)
+            }
+        }
+        return log
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+private func _pow(_ x: Double, _ y: Double) -> Double { Glibc.pow(x, y) }
+private func _log(_ x: Double) -> Double { Glibc.log(x) }
+private func _exp(_ x: Double) -> Double { Glibc.exp(x) }
+#elseif canImport(Darwin)
+import Darwin
+private func _pow(_ x: Double, _ y: Double) -> Double { Darwin.pow(x, y) }
+private func _log(_ x: Double) -> Double { Darwin.log(x) }
+private func _exp(_ x: Double) -> Double { Darwin.exp(x) }
+#endif

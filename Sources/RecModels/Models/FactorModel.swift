@@ -1,0 +1,231 @@
+import RecKernels
+
+/// A trained matrix-factorization model: user and item vectors whose inner product ranks items
+/// for a user. Biases live in an extra column (users hold 1 there), so every algorithm ranks
+/// through the same exact top-K kernel.
+///
+/// Made by ``ImplicitALS``, ``ExplicitALS``, ``BPR`` and ``BiasedMF``; opened with
+/// ``FactorModel/init(contentsOf:)``.
+public struct FactorModel: Recommender {
+    /// The algorithm and what fold-in and rating prediction need of it.
+    public enum Algorithm: Sendable, Equatable {
+        case implicitALS(alpha: Float, regularization: Float)
+        case explicitALS(regularization: Float)
+        /// Ranking vectors carry the item bias in their last column.
+        case bpr(learningRate: Float, regularization: Float)
+        /// Ranking vectors carry the item bias in their last column; `mean` and the user biases
+        /// complete a rating prediction.
+        case biasedMF(mean: Float, regularization: Float)
+    }
+
+    public let algorithm: Algorithm
+    public let catalog: ModelCatalog
+    /// users × (factors [+ 1]): the vectors items are ranked by.
+    public let userFactors: EmbeddingTable
+    /// items × (factors [+ 1]).
+    public let itemFactors: EmbeddingTable
+    /// Per-user rating biases (``Algorithm/biasedMF(mean:regularization:)`` only).
+    public let userBiases: [Float]
+    /// Hyper-parameters recorded in the model file.
+    public let parameters: [String: Double]
+    private let ranking: FlatIndex
+    private let similarity: FlatIndex
+    /// itemsᵀ·items, for implicit-ALS fold-in.
+    private let itemGram: EmbeddingTable?
+
+    public var kind: String {
+        switch algorithm {
+        case .implicitALS: "als"
+        case .explicitALS: "als-explicit"
+        case .bpr: "bpr"
+        case .biasedMF: "biased-mf"
+        }
+    }
+
+    init(algorithm: Algorithm, catalog: ModelCatalog, userFactors: EmbeddingTable, itemFactors: EmbeddingTable,
+         userBiases: [Float] = [], parameters: [String: Double]) throws {
+        self.algorithm = algorithm
+        self.catalog = catalog
+        self.userFactors = userFactors
+        self.itemFactors = itemFactors
+        self.userBiases = userBiases
+        self.parameters = parameters
+        let biased: Bool
+        switch algorithm {
+        case .bpr, .biasedMF: biased = true
+        case .implicitALS, .explicitALS: biased = false
+        }
+        ranking = try FlatIndex(items: itemFactors, metric: .innerProduct)
+        // Similar items: cosine over the factors alone, without the bias column.
+        let factors = biased ? itemFactors.dimensions - 1 : itemFactors.dimensions
+        if biased, factors >= 1 {
+            var plain = EmbeddingTable(rows: itemFactors.rows, dimensions: factors)
+            plain.withUnsafeMutableBufferPointer { target in
+                for i in 0 ..< itemFactors.rows {
+                    itemFactors.withRow(i) { row in for f in 0 ..< factors { target[i * factors + f] = row[f] } }
+                }
+            }
+            similarity = try FlatIndex(items: plain, metric: .cosine)
+        } else {
+            similarity = try FlatIndex(items: itemFactors, metric: .cosine)
+        }
+        if case .implicitALS = algorithm { itemGram = LinearAlgebra.gram(itemFactors) } else { itemGram = nil }
+    }
+
+    public func recommend(users: [Int], k: Int, excludeSeen: Bool = true, filter: ItemFilter? = nil) throws -> TopKResults {
+        try catalog.checkUsers(users)
+        var queries = EmbeddingTable(rows: users.count, dimensions: userFactors.dimensions)
+        let d = userFactors.dimensions
+        queries.withUnsafeMutableBufferPointer { target in
+            for (row, user) in users.enumerated() {
+                userFactors.withRow(user) { source in
+                    for f in 0 ..< d { target[row * d + f] = source[f] }
+                }
+            }
+        }
+        return try ranking.search(queries, k: k, excluding: catalog.exclusions(for: users, excludeSeen: excludeSeen), filter: filter)
+    }
+
+    public func recommend(history items: [Int], weights: [Float], k: Int, excludeSeen: Bool = true,
+                          filter: ItemFilter? = nil) throws -> [ScoredItem] {
+        let vector = try foldIn(history: items, weights: weights)
+        return try ranking.search(vector, k: k, excluding: excludeSeen ? items : [], filter: filter)
+    }
+
+    public func similarItems(to item: Int, k: Int) throws -> [ScoredItem] {
+        guard item >= 0 && item < catalog.items.count else { throw ScoringError.itemOutOfRange(item: item, itemCount: catalog.items.count) }
+        return try similarity.search(similarity.items.row(item), k: k, excluding: [item])
+    }
+
+    /// The user vector a history gives with the item vectors held fixed — what training would
+    /// give a user with that history — without retraining. The streaming mode calls this per
+    /// event.
+    ///
+    /// - Throws: ``ModelError/emptyHistory``, ``ScoringError/itemOutOfRange(item:itemCount:)``.
+    /// - Complexity: O(d³ + history × d²) for ALS and biased MF; O(epochs × history × d) for BPR.
+    public func foldIn(history items: [Int], weights: [Float]) throws -> [Float] {
+        try catalog.checkHistory(items, weights)
+        switch algorithm {
+        case let .implicitALS(alpha, regularization):
+            return try Factorization.implicitALSFoldIn(items: items.map(Int32.init), weights: weights, fixed: itemFactors,
+                                                       gram: itemGram!, alpha: alpha, regularization: regularization)
+        case let .explicitALS(regularization):
+            return try Factorization.ridgeRegression(rows: gather(items), targets: weights,
+                                                     regularization: regularization * Float(items.count))
+        case let .biasedMF(mean, regularization):
+            // Solve for [p_u, b_u] against [q_i, 1] with targets r − μ − b_i; rank with [p_u, 1].
+            var rows = gather(items)
+            let width = rows.dimensions, last = width - 1
+            var targets = weights
+            rows.withUnsafeMutableBufferPointer { values in
+                for n in items.indices {
+                    targets[n] -= mean + values[n * width + last]
+                    values[n * width + last] = 1
+                }
+            }
+            var vector = try Factorization.ridgeRegression(rows: rows, targets: targets, regularization: regularization)
+            vector[last] = 1
+            return vector
+        case let .bpr(learningRate, regularization):
+            return bprFoldIn(items: items, learningRate: learningRate, regularization: regularization)
+        }
+    }
+
+    /// A predicted rating (explicit-feedback models) or preference score.
+    public func predict(user: Int, item: Int) -> Float {
+        let score = userFactors.withRow(user) { u in itemFactors.withRow(item) { v in zip(u, v).reduce(0) { $0 + $1.0 * $1.1 } } }
+        if case let .biasedMF(mean, _) = algorithm { return mean + userBiases[user] + score }
+        return score
+    }
+
+    /// Rows `items` of the item vectors.
+    private func gather(_ items: [Int]) -> EmbeddingTable {
+        var rows = EmbeddingTable(rows: items.count, dimensions: itemFactors.dimensions)
+        let d = itemFactors.dimensions
+        rows.withUnsafeMutableBufferPointer { target in
+            for (n, item) in items.enumerated() {
+                itemFactors.withRow(item) { source in for f in 0 ..< d { target[n * d + f] = source[f] } }
+            }
+        }
+        return rows
+    }
+
+    /// BPR has no closed-form fold-in: a deterministic SGD on the user vector alone, items fixed.
+    private func bprFoldIn(items: [Int], learningRate: Float, regularization: Float) -> [Float] {
+        let d = itemFactors.dimensions, factors = d - 1
+        var generator = SeededGenerator(seed: UInt64(items.count) &* 0x9E37_79B9 &+ UInt64(items.first ?? 0))
+        var x = [Float](repeating: 0, count: d)
+        x[factors] = 1
+        let history = Set(items)
+        let epochs = 200
+        for _ in 0 ..< epochs {
+            for i in items {
+                var j = Int.random(in: 0 ..< itemFactors.rows, using: &generator)
+                var attempts = 0
+                while history.contains(j) && attempts < 16 {
+                    j = Int.random(in: 0 ..< itemFactors.rows, using: &generator)
+                    attempts += 1
+                }
+                itemFactors.withRow(i) { yi in
+                    itemFactors.withRow(j) { yj in
+                        var score: Float = 0
+                        for f in 0 ..< factors { score += x[f] * (yi[f] - yj[f]) }
+                        let z = 1 / (1 + _exp(score + yi[factors] - yj[factors]))
+                        for f in 0 ..< factors { x[f] += learningRate * (z * (yi[f] - yj[f]) - regularization * x[f]) }
+                    }
+                }
+            }
+        }
+        return x
+    }
+
+    // MARK: Files
+
+    static let kinds: Set<String> = ["als", "als-explicit", "bpr", "biased-mf"]
+
+    public func save(to path: String) throws {
+        var writer = ModelFileWriter()
+        writer.metadata = try ModelMetadata(kind: kind, parameters: parameters, catalog: catalog).encoded()
+        try catalog.write(to: &writer)
+        try writer.add(userFactors, named: "userFactors")
+        try writer.add(itemFactors, named: "itemFactors")
+        if !userBiases.isEmpty { try writer.add(EmbeddingTable(rows: userBiases.count, dimensions: 1, values: userBiases), named: "userBiases") }
+        try writer.write(to: path)
+    }
+
+    /// Opens a model saved by ``save(to:)``; factor tables are memory-mapped.
+    ///
+    /// - Throws: ``ModelError/incompatibleFile(path:reason:)`` for another kind of model or a
+    ///   newer format, ``ModelFileError`` for a corrupt file.
+    public init(contentsOf path: String) throws {
+        let file = try ModelFile(contentsOf: path)
+        let metadata = try ModelMetadata.decode(file, expectedKinds: Self.kinds)
+        let catalog = try ModelCatalog(file: file)
+        let p = metadata.parameters
+        func parameter(_ name: String) throws -> Float {
+            guard let value = p[name] else { throw ModelError.incompatibleFile(path: path, reason: "parameter '\(name)' is missing") }
+            return Float(value)
+        }
+        let algorithm: Algorithm
+        switch metadata.kind {
+        case "als": algorithm = .implicitALS(alpha: try parameter("alpha"), regularization: try parameter("regularization"))
+        case "als-explicit": algorithm = .explicitALS(regularization: try parameter("regularization"))
+        case "bpr": algorithm = .bpr(learningRate: try parameter("learningRate"), regularization: try parameter("regularization"))
+        default: algorithm = .biasedMF(mean: try parameter("mean"), regularization: try parameter("regularization"))
+        }
+        let biases = file.section("userBiases") == nil ? [] : try file.table("userBiases").withUnsafeBufferPointer(Array.init)
+        let users = try file.table("userFactors"), items = try file.table("itemFactors")
+        guard users.rows == catalog.users.count, items.rows == catalog.items.count, users.dimensions == items.dimensions else {
+            throw ModelError.incompatibleFile(path: path, reason: "factor shapes do not match the id maps")
+        }
+        try self.init(algorithm: algorithm, catalog: catalog, userFactors: users, itemFactors: items, userBiases: biases, parameters: p)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+private func _exp(_ x: Float) -> Float { Glibc.expf(x) }
+#elseif canImport(Darwin)
+import Darwin
+private func _exp(_ x: Float) -> Float { Darwin.expf(x) }
+#endif

@@ -1,0 +1,201 @@
+import FoundationEssentials
+import RecKernels
+
+/// What every recommender model offers, whatever its algorithm (benfred/implicit's interface):
+/// recommendations for known users, for a fresh history (a new user, or a known user's latest
+/// events folded in without retraining), similar items, and saving to a model file.
+///
+/// Users and items are addressed by dense index here; ``ModelCatalog`` maps external ids.
+/// Every model keeps its training interactions (`catalog.history`) so it can leave out what a
+/// user already has.
+public protocol Recommender: Sendable {
+    /// The algorithm's name as stored in model files ("als", "bpr", …).
+    var kind: String { get }
+    /// Ids, training interactions.
+    var catalog: ModelCatalog { get }
+
+    /// The best `k` items for each of `users`, leaving out each user's training items when
+    /// `excludeSeen`, and applying `filter`.
+    ///
+    /// - Throws: ``ModelError/unknownUser(_:)`` for an index outside the model,
+    ///   ``ScoringError`` for k < 1.
+    func recommend(users: [Int], k: Int, excludeSeen: Bool, filter: ItemFilter?) throws -> TopKResults
+
+    /// The best `k` items for the history `items` with strengths `weights` (a new user, or
+    /// fresh events), leaving out the history's items when `excludeSeen`.
+    ///
+    /// - Throws: ``ModelError/emptyHistory``, ``ScoringError/itemOutOfRange(item:itemCount:)``,
+    ///   ``MatrixError/nonFinite(row:column:)`` for a NaN weight.
+    func recommend(history items: [Int], weights: [Float], k: Int, excludeSeen: Bool, filter: ItemFilter?) throws -> [ScoredItem]
+
+    /// The `k` items most similar to `item`, itself excluded.
+    func similarItems(to item: Int, k: Int) throws -> [ScoredItem]
+
+    /// Writes the model to a model file, atomically.
+    func save(to path: String) throws
+}
+
+/// Why a model call was refused.
+public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
+    case unknownUser(String)
+    case unknownItem(String)
+    case emptyHistory
+    case emptyTrainingSet
+    case invalidParameter(String)
+    /// A model file of another kind, format or shape than expected.
+    case incompatibleFile(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .unknownUser(id): "unknown user '\(id)'"
+        case let .unknownItem(id): "unknown item '\(id)'"
+        case .emptyHistory: "the history is empty: there is nothing to recommend from (use a popularity fallback for cold users)"
+        case .emptyTrainingSet: "the training set has no interactions"
+        case let .invalidParameter(reason): "invalid parameter: \(reason)"
+        case let .incompatibleFile(path, reason): "\(path): \(reason)"
+        }
+    }
+}
+
+/// The ids and training interactions a model was trained on.
+public struct ModelCatalog: Sendable {
+    public let users: IDMap
+    public let items: IDMap
+    /// users × items training interactions (strengths or ratings).
+    public let history: SparseMatrix
+
+    public init(users: IDMap, items: IDMap, history: SparseMatrix) throws {
+        guard history.rows == users.count, history.columns == items.count else {
+            throw ModelError.invalidParameter("a \(history.rows) × \(history.columns) history for \(users.count) users and \(items.count) items")
+        }
+        self.users = users
+        self.items = items
+        self.history = history
+    }
+
+    /// The catalog of a training set: its id maps and its users × items matrix (repeated pairs
+    /// summed).
+    public init(training: Interactions) throws {
+        try self.init(users: training.users, items: training.items, history: try training.matrix(duplicates: .sum))
+    }
+
+    /// The index of user `id`. - Throws: ``ModelError/unknownUser(_:)``.
+    public func user(_ id: String) throws -> Int {
+        guard let index = users.index(of: id) else { throw ModelError.unknownUser(id) }
+        return index
+    }
+
+    /// The index of item `id`. - Throws: ``ModelError/unknownItem(_:)``.
+    public func item(_ id: String) throws -> Int {
+        guard let index = items.index(of: id) else { throw ModelError.unknownItem(id) }
+        return index
+    }
+
+    func checkUsers(_ users: [Int]) throws {
+        if let bad = users.first(where: { $0 < 0 || $0 >= self.users.count }) { throw ModelError.unknownUser("#\(bad)") }
+    }
+
+    func checkHistory(_ items: [Int], _ weights: [Float]) throws {
+        guard !items.isEmpty else { throw ModelError.emptyHistory }
+        guard items.count == weights.count else {
+            throw ModelError.invalidParameter("\(items.count) history items but \(weights.count) weights")
+        }
+        if let bad = items.first(where: { $0 < 0 || $0 >= self.items.count }) {
+            throw ScoringError.itemOutOfRange(item: bad, itemCount: self.items.count)
+        }
+        if let bad = weights.firstIndex(where: { !$0.isFinite }) { throw MatrixError.nonFinite(row: 0, column: bad) }
+    }
+
+    /// Exclusion lists: each user's training items, or nothing.
+    func exclusions(for users: [Int], excludeSeen: Bool) -> ExcludedItems? {
+        excludeSeen ? ExcludedItems(rows: users, of: history) : nil
+    }
+
+    // MARK: Model files
+
+    /// Writes ids and history into `writer`.
+    func write(to writer: inout ModelFileWriter) throws {
+        try writer.add(bytes: users.serialized, named: "users")
+        try writer.add(bytes: items.serialized, named: "items")
+        try writer.add(history.rowOffsets.map(Int64.init), named: "history.offsets")
+        try writer.add(history.columnIndices, named: "history.items")
+        try writer.add(EmbeddingTable(rows: history.nonzeroCount, dimensions: 1, values: history.values), named: "history.values")
+    }
+
+    init(file: ModelFile) throws {
+        let users = try IDMap(serialized: file.bytes("users")), items = try IDMap(serialized: file.bytes("items"))
+        let values = try file.table("history.values")
+        let history = try SparseMatrix(rows: users.count, columns: items.count,
+                                       rowOffsets: try file.int64s("history.offsets").map(Int.init),
+                                       columnIndices: try file.int32s("history.items"),
+                                       values: values.withUnsafeBufferPointer(Array.init))
+        try self.init(users: users, items: items, history: history)
+    }
+}
+
+/// The JSON metadata every model file carries.
+public struct ModelMetadata: Codable, Sendable, Equatable {
+    /// Bumped when a model kind's sections change meaning.
+    public static let currentFormat = 1
+
+    public var kind: String
+    public var format: Int = ModelMetadata.currentFormat
+    /// Hyper-parameters by name.
+    public var parameters: [String: Double]
+    public var users: Int
+    public var items: Int
+    public var interactions: Int
+    /// Seconds since 1970 when the model was trained.
+    public var createdAt: Double
+    /// Evaluation results recorded with the model, by metric name.
+    public var metrics: [String: Double] = [:]
+
+    public init(kind: String, parameters: [String: Double], catalog: ModelCatalog, metrics: [String: Double] = [:]) {
+        self.kind = kind
+        self.parameters = parameters
+        self.users = catalog.users.count
+        self.items = catalog.items.count
+        self.interactions = catalog.history.nonzeroCount
+        self.createdAt = Date().timeIntervalSince1970
+        self.metrics = metrics
+    }
+
+    func encoded() throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Array(try encoder.encode(self))
+    }
+
+    static func decode(_ file: ModelFile, expectedKinds: Set<String>) throws -> ModelMetadata {
+        let metadata: ModelMetadata
+        do { metadata = try JSONDecoder().decode(ModelMetadata.self, from: Data(file.metadata)) } catch {
+            throw ModelError.incompatibleFile(path: file.path, reason: "the metadata is not a recommender model's (\(error))")
+        }
+        guard expectedKinds.contains(metadata.kind) else {
+            throw ModelError.incompatibleFile(path: file.path, reason: "holds a '\(metadata.kind)' model, expected \(expectedKinds.sorted().joined(separator: " or "))")
+        }
+        guard metadata.format == currentFormat else {
+            throw ModelError.incompatibleFile(path: file.path, reason: "model format \(metadata.format), this build reads \(currentFormat)")
+        }
+        return metadata
+    }
+}
+
+/// Progress of a training run, reported once per iteration.
+public struct TrainingProgress: Sendable {
+    public var iteration: Int
+    public var iterations: Int
+    /// The loss or training metric the algorithm reports, and its name.
+    public var value: Double
+    public var valueName: String
+    /// Seconds since training started.
+    public var elapsed: Double
+
+    /// Seconds left at the rate so far.
+    public var remaining: Double { iteration > 0 ? elapsed / Double(iteration) * Double(iterations - iteration) : .nan }
+}
+
+/// Seconds between two clock instants.
+func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
+}
