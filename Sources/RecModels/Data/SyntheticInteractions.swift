@@ -2,14 +2,17 @@ import RecKernels
 
 extension Interactions {
     /// A synthetic implicit-feedback log with structure to recover: item popularity follows a
-    /// Zipf law (item 0 the most popular), and each user picks items by popularity weighted by
-    /// the affinity of a hidden taste vector to a hidden item vector (rank `tasteDimensions`).
-    /// Events per user vary (geometric around the mean). Each (user, item) pair appears once,
-    /// with value 1. Deterministic for a seed.
+    /// Zipf law (item 0 the most popular), and each user keeps a popularity-drawn candidate with
+    /// probability σ(affinity · (s − selectivity)), where s = t·v/√dims is the match of the user's
+    /// hidden taste t and the item's hidden traits v (both standard normal, rank `tasteDimensions`):
+    /// a user likes a narrow slice of the catalog, more so as `selectivity` grows. Events per user
+    /// vary (geometric around the mean). Each (user, item) pair appears once, with value 1.
+    /// Deterministic for a seed.
     ///
     /// Ids are "u<index>" and "i<index>". - Complexity: O(interactions) expected.
     public static func synthetic(users: Int, items: Int, interactions: Int, tasteDimensions: Int = 8,
-                                 zipfExponent: Double = 0.8, affinity: Float = 3, seed: UInt64) -> Interactions {
+                                 zipfExponent: Double = 0.8, affinity: Float = 4, selectivity: Float = 1,
+                                 seed: UInt64) -> Interactions {
         precondition(users > 0 && items > 1 && interactions >= users, "need users > 0, items > 1, interactions ≥ users")
         var generator = SeededGenerator(seed: seed)
         let tastes = EmbeddingTable.gaussian(rows: users, dimensions: tasteDimensions, seed: seed &+ 1)
@@ -28,7 +31,7 @@ extension Interactions {
         log.users = try! IDMap((0 ..< users).map { "u\($0)" })
         log.items = try! IDMap((0 ..< items).map { "i\($0)" })
         let mean = Double(interactions) / Double(users)
-        let scale = affinity / Float(tasteDimensions).squareRoot()
+        let scale = 1 / Float(tasteDimensions).squareRoot()
         var remaining = interactions
         for u in 0 ..< users {
             let left = users - u
@@ -38,7 +41,7 @@ extension Interactions {
             remaining -= target
             var chosen = Set<Int32>()
             var attempts = 0
-            while chosen.count < min(target, items) && attempts < target * 50 {
+            while chosen.count < min(target, items) && attempts < target * 400 {
                 attempts += 1
                 let r = Double.random(in: 0 ..< total, using: &generator)
                 var lo = 0, hi = items - 1
@@ -47,7 +50,7 @@ extension Interactions {
                     if cumulative[mid] < r { lo = mid + 1 } else { hi = mid }
                 }
                 let score = tastes.withRow(u) { t in traits.withRow(lo) { v in zip(t, v).reduce(0) { $0 + $1.0 * $1.1 } } } * scale
-                let accept = 1 / (1 + _exp(Double(-score)))
+                let accept = 1 / (1 + _exp(Double(-affinity * (score - selectivity))))
                 if Double.random(in: 0 ..< 1, using: &generator) < accept { chosen.insert(Int32(lo)) }
             }
             for item in chosen.sorted() {
