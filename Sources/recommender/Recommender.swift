@@ -1,12 +1,15 @@
 import ArgumentParser
 import RecKernels
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
-struct Recommender: ParsableCommand {
+struct RecommenderCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recommender",
         abstract: "A realtime recommender engine: exact top-K scoring on OpenBLAS and SIMD kernels.",
-        subcommands: [Demo.self, Score.self],
+        subcommands: [Demo.self, Score.self, Train.self, Evaluate.self],
         defaultSubcommand: Demo.self)
 }
 
@@ -23,6 +26,9 @@ enum BackendChoice: String, ExpressibleByArgument, CaseIterable {
         }
     }
 }
+
+/// Standard error, unbuffered, for progress and warnings while results go to standard output.
+nonisolated(unsafe) let standardError = fdopen(2, "w")
 
 /// Seconds since `start`, from a monotonic clock.
 func seconds(since start: ContinuousClock.Instant) -> Double {

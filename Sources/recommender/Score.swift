@@ -6,9 +6,6 @@ import Glibc
 
 /// Batch scoring: every query row against the whole catalog, streamed to CSV or JSON Lines in
 /// chunks, so memory stays bounded whatever the number of queries.
-/// Progress goes to standard error, unbuffered, so it shows while results stream to a file.
-nonisolated(unsafe) private let standardError = fdopen(2, "w")
-
 struct Score: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Score every query vector against a catalog and write the top-K items per query.",

@@ -111,6 +111,11 @@ public struct Interactions: Sendable {
 public struct Split: Sendable {
     public var train: Interactions
     public var test: Interactions
+
+    public init(train: Interactions, test: Interactions) {
+        self.train = train
+        self.test = test
+    }
 }
 
 extension Interactions {

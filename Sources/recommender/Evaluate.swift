@@ -1,0 +1,223 @@
+import ArgumentParser
+import RecKernels
+import RecModels
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where interactions come from and how to read them.
+struct DataOptions: ParsableArguments {
+    @Option(help: "Interaction file (all data; split with --split).") var data: String?
+    @Option(help: "Ready-made training file (with --test), e.g. MovieLens u1.base.") var train: String?
+    @Option(help: "Ready-made test file (with --train).") var test: String?
+    @Option(help: "movielens100k (tab), movielens1m (::), csv or tsv.") var format = "csv"
+    @Option(help: "User column, by header name or 0-based position (csv/tsv).") var userColumn = "user"
+    @Option(help: "Item column (csv/tsv).") var itemColumn = "item"
+    @Option(help: "Value column, e.g. a rating; omit for bare events (csv/tsv).") var valueColumn: String?
+    @Option(help: "Timestamp column (csv/tsv).") var timeColumn: String?
+    @Flag(help: "Skip malformed records (and count them) instead of stopping.") var skipMalformed = false
+    @Option(help: "Keep only entries with a value at least this (e.g. 4: ratings ≥ 4 as positives).") var minValue: Float?
+    @Flag(help: "Treat every kept entry as a bare event of strength 1.") var binary = false
+
+    var interactionFormat: InteractionFormat {
+        get throws {
+            func column(_ text: String) -> InteractionFormat.Column { Int(text).map { .position($0) } ?? .name(text) }
+            switch format {
+            case "movielens100k": return .movieLens100K
+            case "movielens1m": return .movieLens1M
+            case "csv", "tsv":
+                return InteractionFormat(delimiter: format == "csv" ? "," : "\t", hasHeader: true, user: column(userColumn),
+                                         item: column(itemColumn), value: valueColumn.map(column), timestamp: timeColumn.map(column))
+            default: throw ValidationError("--format must be movielens100k, movielens1m, csv or tsv, got '\(format)'")
+            }
+        }
+    }
+
+    func keep(_ log: Interactions) -> Interactions {
+        var kept = minValue.map { minValue in log.subset((0 ..< log.count).filter { log.values[$0] >= minValue }) } ?? log
+        if binary { kept.values = [Float](repeating: 1, count: kept.count) }
+        return kept
+    }
+
+    /// The splits to evaluate on: one, or k folds.
+    func splits(_ split: String, seed: UInt64) throws -> [Split] {
+        let format = try interactionFormat
+        if let train, let test {
+            let pair = try Interactions.trainTest(train: train, test: test, format: format)
+            return [Split(train: keep(pair.train), test: keep(pair.test))]
+        }
+        guard let data else { throw ValidationError("give --data, or --train and --test") }
+        var log = Interactions()
+        let report = try log.load(data, format: format, onMalformed: skipMalformed ? .skip : .fail)
+        if report.skipped > 0, let first = report.firstSkipped {
+            fputs("skipped \(report.skipped) malformed records (first: line \(first.line): \(first.reason))\n", standardError)
+        }
+        log = keep(log)
+        let parts = split.split(separator: ":")
+        switch (parts.first, parts.count > 1 ? Double(parts[1]) : nil) {
+        case ("holdout", let fraction?): return [log.randomHoldout(testFraction: fraction, seed: seed)]
+        case ("last", let n?): return [try log.leaveLastOut(Int(n))]
+        case ("kfold", let k?): return try log.kFold(Int(k), seed: seed)
+        default: throw ValidationError("--split must be holdout:FRACTION, last:N or kfold:K, got '\(split)'")
+        }
+    }
+}
+
+/// Which model to train, with its hyper-parameters.
+struct ModelOptions: ParsableArguments {
+    @Option(help: "als, als-cholesky, als-explicit, bpr, biased-mf, item-knn or popularity.") var model = "als"
+    @Option(help: "Latent factors.") var factors: Int?
+    @Option(help: "Iterations (ALS, BPR) or epochs (biased MF).") var iterations: Int?
+    @Option(help: "Regularization λ.") var regularization: Float?
+    @Option(help: "ALS confidence scale α (c = 1 + α·r).") var alpha: Float?
+    @Option(help: "SGD learning rate (BPR, biased MF).") var learningRate: Float?
+    @Option(help: "Interaction weighting before implicit ALS: none, bm25, tfidf.") var weighting = "none"
+    @Option(help: "Neighbours kept per item (item-knn).") var neighbours = 20
+    @Option(help: "Worker threads.") var threads = FlatIndex.defaultThreads
+    @Option(help: "Random seed.") var seed: UInt64 = 1
+
+    var isRatingModel: Bool { model == "als-explicit" || model == "biased-mf" }
+
+    func train(_ catalog: ModelCatalog, progress: ProgressHandler?) throws -> any Recommender {
+        switch model {
+        case "als", "als-cholesky":
+            var als = ImplicitALS()
+            if let factors { als.factors = factors }
+            if let iterations { als.iterations = iterations }
+            if let regularization { als.regularization = regularization }
+            if let alpha { als.alpha = alpha }
+            guard let weights = ImplicitALS.Weighting(rawValue: weighting) else { throw ValidationError("--weighting must be none, bm25 or tfidf") }
+            als.weighting = weights
+            if model == "als-cholesky" { als.solver = .cholesky }
+            als.seed = seed
+            als.threads = threads
+            return try als.fit(catalog, progress: progress)
+        case "als-explicit":
+            var als = ExplicitALS()
+            if let factors { als.factors = factors }
+            if let iterations { als.iterations = iterations }
+            if let regularization { als.regularization = regularization }
+            als.seed = seed
+            als.threads = threads
+            return try als.fit(catalog, progress: progress)
+        case "bpr":
+            var bpr = BPR()
+            if let factors { bpr.factors = factors }
+            if let iterations { bpr.iterations = iterations }
+            if let regularization { bpr.regularization = regularization }
+            if let learningRate { bpr.learningRate = learningRate }
+            bpr.seed = seed
+            bpr.threads = threads
+            return try bpr.fit(catalog, progress: progress)
+        case "biased-mf":
+            var mf = BiasedMF()
+            if let factors { mf.factors = factors }
+            if let iterations { mf.epochs = iterations }
+            if let regularization { mf.regularization = regularization }
+            if let learningRate { mf.learningRate = learningRate }
+            mf.seed = seed
+            return try mf.fit(catalog, progress: progress)
+        case "popularity":
+            return try PopularityModel(catalog)
+        default:
+            throw ValidationError("--model must be als, als-cholesky, als-explicit, bpr, biased-mf or popularity, got '\(model)'")
+        }
+    }
+}
+
+/// Prints one line per training iteration to standard error: value, elapsed, ETA.
+func progressPrinter(label: String) -> ProgressHandler {
+    { p in
+        let value = p.value.isNaN ? "" : "  \(p.valueName) \(fixed(p.value, 5))"
+        fputs("\(label) iteration \(p.iteration)/\(p.iterations)\(value)  elapsed \(fixed(p.elapsed, 1)) s  ETA \(fixed(p.remaining, 1)) s\n", standardError)
+    }
+}
+
+struct Evaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a model on a data set's training split and print its metrics on the test split.",
+        discussion: """
+            Examples:
+              recommender evaluate --format movielens100k --train u1.base --test u1.test --model biased-mf
+              recommender evaluate --format movielens1m --data ratings.dat --min-value 4 --split holdout:0.2 --model als
+            Ranking metrics (P, R, MAP, NDCG, HR, coverage at K; AUC with --auc) exclude each user's \
+            training items; rating models also report RMSE and MAE.
+            """)
+
+    @OptionGroup var data: DataOptions
+    @OptionGroup var options: ModelOptions
+    @Option(help: "holdout:FRACTION (per user), last:N (by time) or kfold:K.") var split = "holdout:0.2"
+    @Option(name: .shortAndLong, help: "Cut-off for ranking metrics.") var k = 10
+    @Flag(help: "Also compute AUC from a full ranking (slower).") var auc = false
+    @Flag(help: "No per-iteration progress.") var quiet = false
+    @Option(help: "Write each split's train and test sets as DIR/train-N.csv and DIR/test-N.csv (user,item,value) for peer tools.")
+    var exportSplit: String?
+
+    func run() throws {
+        let splits = try data.splits(split, seed: options.seed)
+        var rows: [[(String, Double)]] = []
+        for (fold, part) in splits.enumerated() {
+            if let directory = exportSplit {
+                try writeCSV(part.train, to: "\(directory)/train-\(fold + 1).csv")
+                try writeCSV(part.test, to: "\(directory)/test-\(fold + 1).csv")
+            }
+            let catalog = try ModelCatalog(training: part.train)
+            let clock = ContinuousClock(), start = clock.now
+            let model = try options.train(catalog, progress: quiet ? nil : progressPrinter(label: "fold \(fold + 1)"))
+            let trainSeconds = seconds(since: start)
+            var row: [(String, Double)] = [("train s", trainSeconds)]
+            if options.isRatingModel, let factors = model as? FactorModel {
+                let rating = try Evaluation.rating(factors, test: part.test)
+                row += [("RMSE", rating.rmse), ("MAE", rating.mae)]
+            }
+            if !options.isRatingModel {
+                row += try Evaluation.ranking(model, test: part.test, k: k, includeAUC: auc).named
+            }
+            rows.append(row)
+        }
+        let names = rows[0].map(\.0)
+        print(([pad("fold", 6)] + names.map { pad($0, 12) }).joined())
+        for (fold, row) in rows.enumerated() {
+            print(([pad("\(fold + 1)", 6)] + row.map { pad(fixed($0.1, 4), 12) }).joined())
+        }
+        if rows.count > 1 {
+            let means = names.indices.map { column in rows.reduce(0) { $0 + $1[column].1 } / Double(rows.count) }
+            print(([pad("mean", 6)] + means.map { pad(fixed($0, 4), 12) }).joined())
+        }
+    }
+}
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Train a model on all of a data set and save it as a model file.")
+
+    @OptionGroup var data: DataOptions
+    @OptionGroup var options: ModelOptions
+    @Option(name: .shortAndLong, help: "Where to write the model file.") var output: String
+
+    func run() throws {
+        guard let path = data.data else { throw ValidationError("give --data") }
+        var log = Interactions()
+        _ = try log.load(path, format: try data.interactionFormat, onMalformed: data.skipMalformed ? .skip : .fail)
+        let catalog = try ModelCatalog(training: data.keep(log))
+        let model = try options.train(catalog, progress: progressPrinter(label: options.model))
+        try model.save(to: output)
+        print("saved \(model.kind) model: \(catalog.users.count) users, \(catalog.items.count) items, \(catalog.history.nonzeroCount) interactions → \(output)")
+    }
+}
+
+func pad(_ text: String, _ width: Int) -> String {
+    text.count >= width ? " " + text : String(repeating: " ", count: width - text.count) + text
+}
+
+/// Writes interactions as `user,item,value` with external ids.
+func writeCSV(_ log: Interactions, to path: String) throws {
+    guard let file = fopen(path, "w") else { throw ValidationError("cannot write \(path): \(String(cString: strerror(errno)))") }
+    defer { fclose(file) }
+    fputs("user,item,value\n", file)
+    var text = ""
+    for e in 0 ..< log.count {
+        text += "\(log.users[Int(log.userIndices[e])]),\(log.items[Int(log.itemIndices[e])]),\(log.values[e])\n"
+        if text.utf8.count > 1 << 20 { fputs(text, file); text = "" }
+    }
+    fputs(text, file)
+}
