@@ -148,6 +148,27 @@ struct ConformanceTests {
     }
 }
 
+@Suite("Implicit ALS explanations")
+struct ExplainTests {
+    @Test("contributions add up to the fold-in score and rank the history by influence")
+    func explain() throws {
+        var als = ImplicitALS(); als.factors = 8; als.iterations = 10; als.alpha = 5; als.regularization = 0.1; als.solver = .cholesky
+        let model = try als.fit(plantedCatalog)
+        let user = (0 ..< plantedCatalog.users.count).first { plantedCatalog.history.row($0).columns.count >= 5 }!
+        let (items, weights) = plantedCatalog.history.row(user)
+        let history = items.map(Int.init)
+        let target = try model.recommend(history: history, weights: Array(weights), k: 1, excludeSeen: true, filter: nil)[0]
+        let (score, contributions) = try model.explain(history: history, weights: Array(weights), item: target.id)
+        #expect(abs(score - target.score) <= 1e-3 * max(1, abs(target.score)), "\(score) vs \(target.score)")
+        #expect(Set(contributions.map(\.id)) == Set(history))
+        #expect(zip(contributions, contributions.dropFirst()).allSatisfy { $0.score >= $1.score })
+        #expect(throws: ModelError.self) {
+            var bpr = BPR(); bpr.factors = 4; bpr.iterations = 1
+            _ = try bpr.fit(plantedCatalog).explain(history: history, weights: Array(weights), item: 0)
+        }
+    }
+}
+
 @Suite("Ranking and rating metrics on hand-checked cases")
 struct MetricsTests {
     /// Two users, five items; the model's ranking is fixed by a one-dimensional popularity.
