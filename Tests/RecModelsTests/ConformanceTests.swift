@@ -125,6 +125,23 @@ struct ConformanceTests {
         }
     }
 
+    @Test("external ids in and out agree with indices; recommendAll covers every user", arguments: candidates)
+    func externalIDs(candidate: Candidate) throws {
+        let catalog = candidate.forRatings ? ratingCatalog : plantedCatalog
+        let model = try candidate.train(catalog)
+        let user = catalog.users[7]
+        let byIndex = try model.recommend(users: [7], k: 5, excludeSeen: true, filter: nil)[0]
+        #expect(try model.recommend(user: user, k: 5).map(\.item) == byIndex.map { catalog.items[$0.id] })
+        #expect(try model.similarItems(to: catalog.items[2], k: 3).map(\.item) == model.similarItems(to: 2, k: 3).map { catalog.items[$0.id] })
+        #expect(throws: ModelError.unknownItem("no such item")) { try model.recommend(history: [(item: "no such item", weight: 1)], k: 3) }
+        var covered = 0
+        try model.recommendAll(k: 3, batch: 97) { first, results in
+            #expect(first == covered)
+            covered += results.queryCount
+        }
+        #expect(covered == catalog.users.count)
+    }
+
     @Test("bad input gets clear errors", arguments: candidates)
     func badInput(candidate: Candidate) throws {
         let catalog = candidate.forRatings ? ratingCatalog : plantedCatalog
@@ -145,6 +162,24 @@ struct ConformanceTests {
             try candidate.train(ModelCatalog(users: catalog.users, items: catalog.items,
                                              history: SparseMatrix(rows: catalog.users.count, columns: catalog.items.count, triples: [])))
         }
+    }
+}
+
+@Suite("Training is deterministic for a seed on one thread")
+struct DeterminismTests {
+    @Test("ALS (CG and Cholesky), BPR and biased MF give identical factors twice")
+    func deterministic() throws {
+        var als = ImplicitALS(); als.factors = 6; als.iterations = 3; als.threads = 1
+        #expect(try als.fit(plantedCatalog).userFactors == als.fit(plantedCatalog).userFactors)
+        als.threads = 2  // rows are independent: ALS is deterministic at any thread count
+        #expect(try als.fit(plantedCatalog).itemFactors == als.fit(plantedCatalog).itemFactors)
+        var bpr = BPR(); bpr.factors = 6; bpr.iterations = 3; bpr.threads = 1
+        #expect(try bpr.fit(plantedCatalog).itemFactors == bpr.fit(plantedCatalog).itemFactors)
+        var mf = BiasedMF(); mf.factors = 4; mf.epochs = 3
+        #expect(try mf.fit(ratingCatalog).itemFactors == mf.fit(ratingCatalog).itemFactors)
+        var other = mf
+        other.seed = 99
+        #expect(try mf.fit(ratingCatalog).itemFactors != other.fit(ratingCatalog).itemFactors)
     }
 }
 
