@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Reproduces the MovieLens figures of issue 3 (reads ../shared/datasets; nothing is copied):
+#   1. ML-100K, canonical folds u1…u5: biased MF mean RMSE;
+#   2. ML-1M, 5-fold random: biased MF mean RMSE;
+#   3. ML-1M as implicit feedback (ratings ≥ 4 positive, 80/20 per user, seed 1): ranking metrics of
+#      ALS, BPR, item-kNN and popularity, and seconds per ALS iteration;
+#   4. with --with-implicit: benfred/implicit 0.7.2's ALS and BPR on the same split (scratch venv in /tmp).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data=${DATASETS:-../shared/datasets}
+swift build -c release --product recommender >/dev/null
+bin=.build/release/recommender
+
+echo "== ML-100K, u1…u5, biased MF (200 factors, 100 epochs, lr 0.005, λ 0.1)"
+total=0
+for fold in 1 2 3 4 5; do
+    rmse=$($bin evaluate --format movielens100k --train "$data/ml-100k/u$fold.base" --test "$data/ml-100k/u$fold.test" \
+        --model biased-mf --factors 200 --iterations 100 --learning-rate 0.005 --regularization 0.1 --quiet | awk 'NR==2{print $3}')
+    echo "u$fold: RMSE $rmse"
+    total=$(awk -v a="$total" -v b="$rmse" 'BEGIN{print a+b}')
+done
+awk -v t="$total" 'BEGIN{printf "mean RMSE %.4f\n\n", t/5}'
+
+ratings="$data/ml-1m/ratings-without-timestamps/ratings.csv"
+echo "== ML-1M, 5-fold random, biased MF (150 factors, 60 epochs, lr 0.005, λ 0.05)"
+$bin evaluate --format csv --data "$ratings" --value-column rating --split kfold:5 --model biased-mf \
+    --factors 150 --iterations 60 --learning-rate 0.005 --regularization 0.05 --quiet
+echo
+
+split=$(mktemp -d)
+common=(--format csv --data "$ratings" --value-column rating --min-value 4 --binary --split holdout:0.2 --seed 1 --quiet)
+echo "== ML-1M implicit (ratings ≥ 4, 80/20 per user, seed 1); train s = all iterations"
+for model in "als --factors 64 --iterations 15 --regularization 0.01 --alpha 1" \
+             "bpr --factors 64 --iterations 100 --learning-rate 0.01 --regularization 0.01 --threads 1" \
+             "item-knn --neighbours 20" "popularity"; do
+    echo "-- $model"
+    # shellcheck disable=SC2086
+    $bin evaluate "${common[@]}" --export-split "$split" --model $model
+done
+if [ "${1:-}" = "--with-implicit" ]; then
+    venv=/tmp/implicit-venv
+    [ -x $venv/bin/python ] || { python3 -m venv $venv && $venv/bin/pip install -q "implicit==0.7.2" "numpy<2.3" scipy; }
+    echo "-- benfred/implicit 0.7.2, same split"
+    for threads in 1 2; do
+        $venv/bin/python Benchmarks/peers/implicit_als.py "$split" --threads $threads
+        $bin evaluate "${common[@]}" --model als --factors 64 --iterations 15 --threads $threads | tail -1 | sed "s/^/ours ALS T=$threads: /"
+    done
+    $venv/bin/python Benchmarks/peers/implicit_als.py "$split" --threads 1 --bpr --iterations 100
+fi
+rm -rf "$split"
