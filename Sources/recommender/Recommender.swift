@@ -6,7 +6,7 @@ struct Recommender: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recommender",
         abstract: "A realtime recommender engine: exact top-K scoring on OpenBLAS and SIMD kernels.",
-        subcommands: [Demo.self, Score.self],
+        subcommands: [Demo.self, Score.self, Text.self],
         defaultSubcommand: Demo.self)
 }
 
