@@ -9,8 +9,11 @@ let package = Package(
     products: [
         .library(name: "RecKernels", targets: ["RecKernels"]),
         .library(name: "RecModels", targets: ["RecModels"]),
+        .library(name: "RecText", targets: ["RecText"]),
+        .library(name: "RecTextPostgres", targets: ["RecTextPostgres"]),
         .executable(name: "recommender", targets: ["recommender"]),
         .executable(name: "recommender-bench", targets: ["RecBench"]),
+        .executable(name: "recommender-text-bench", targets: ["TextBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -32,11 +35,28 @@ let package = Package(
             name: "RecModels",
             dependencies: ["RecKernels"]
         ),
+        // Content-based recommendation from text: tokenizer, TF-IDF, LSI, word2vec.
+        .target(
+            name: "RecText",
+            dependencies: ["RecKernels", "RecModels"]
+        ),
+        // libpq (PostgreSQL's C client) from Debian's libpq-dev.
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        // Documents from a PostgreSQL table: its own target so RecText users need not link libpq.
+        .target(
+            name: "RecTextPostgres",
+            dependencies: ["RecText", "CLibPQ"]
+        ),
         .executableTarget(
             name: "recommender",
             dependencies: [
                 "RecKernels",
                 "RecModels",
+                "RecText",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -49,6 +69,21 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/RecBench"
+        ),
+        // Ours against scikit-learn and gensim on the same data, in the same run.
+        .executableTarget(
+            name: "TextBench",
+            dependencies: [
+                "RecKernels",
+                "RecText",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/TextBench"
+        ),
+        .testTarget(
+            name: "RecTextTests",
+            dependencies: ["RecText", "RecTextPostgres", "RecKernels", "RecModels"],
+            exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "RecKernelsTests",

@@ -2,6 +2,7 @@
 // current K-th best in SIMD registers; only the rare candidates that beat it go through the
 // scalar path (filters, then the heap). After the first K items almost nothing does.
 #include "rec_kernels.h"
+#include "rec_sparse.h"
 
 #include <math.h>
 
@@ -180,4 +181,9 @@ void rk_topk_fold(int isa, rk_topk *heap, const float *scores, size_t n, int32_t
 #endif
     (void)isa;
     fold_scalar(heap, scores, n, first_id, filter, 0);
+}
+
+void rk_topk_consider(rk_topk *heap, const rk_fold_filter *filter, float score, int32_t id) {
+    if (filter) consider(heap, filter, score, id);
+    else rk_topk_push(heap, score, id);
 }
