@@ -74,7 +74,8 @@ for name, texts, options in (("tmdb_bigram", tmdb, original),
                              ("synthetic_unigram", synthetic, dict(stop_words="english", sublinear_tf=True))):
     matrix = TfidfVectorizer(**options).fit_transform(texts)
     corpus = Sparse2Corpus(matrix, documents_columns=False)
-    result[f"lsi_{name}"], _ = timed(lambda: LsiModel(corpus, num_topics=args.lsi_topics, num_terms=matrix.shape[1]))
+    vocabulary = {i: str(i) for i in range(matrix.shape[1])}
+    result[f"lsi_{name}"], _ = timed(lambda: LsiModel(corpus, num_topics=args.lsi_topics, id2word=vocabulary))
 
 # word2vec skip-gram on synthetic sessions: 64 dims, window 5, 5 negatives, 5 epochs, min_count 1.
 words = sum(len(s) for s in sessions)

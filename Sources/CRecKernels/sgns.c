@@ -11,7 +11,7 @@
 
 #include "vector_ops.h"
 
-enum { SIGMOID_TABLE_SIZE = 1000, MAX_EXP = 6 };
+enum { SIGMOID_TABLE_SIZE = 1000, MAX_EXP = 6, PROGRESS_BATCH = 10000 };
 
 static inline uint64_t next_random(uint64_t *state) {
     *state = (*state * 25214903917ULL + 11ULL) & 0xFFFFFFFFFFFFULL;
@@ -36,12 +36,22 @@ static inline uint64_t next_random(uint64_t *state) {
         uint64_t state = job->seed & 0xFFFFFFFFFFFFULL;                                         \
         int64_t trained = 0;                                                                    \
         const float alpha_span = job->alpha_start - job->alpha_end;                             \
+        int64_t pending = 0;                                                                    \
+        int64_t done = __atomic_load_n(job->words_done, __ATOMIC_RELAXED);                      \
+        float alpha = job->alpha_start - alpha_span * (float)((double)done / (double)job->total_words); \
+        if (alpha < job->alpha_end) alpha = job->alpha_end;                                     \
         for (size_t s = job->first_sentence; s < job->end_sentence; s++) {                      \
             const int32_t *words = job->corpus + job->sentence_offsets[s];                      \
             const size_t n = (size_t)(job->sentence_offsets[s + 1] - job->sentence_offsets[s]); \
-            const int64_t done = __atomic_fetch_add(job->words_done, (int64_t)n, __ATOMIC_RELAXED); \
-            float alpha = job->alpha_start - alpha_span * (float)((double)done / (double)job->total_words); \
-            if (alpha < job->alpha_end) alpha = job->alpha_end;                                 \
+            /* Progress is published in batches of PROGRESS_BATCH words: a shared counter     \
+               bumped per (short) sentence would bounce its cache line between workers. */       \
+            pending += (int64_t)n;                                                              \
+            if (pending >= PROGRESS_BATCH) {                                                    \
+                done = __atomic_add_fetch(job->words_done, pending, __ATOMIC_RELAXED);          \
+                pending = 0;                                                                    \
+                alpha = job->alpha_start - alpha_span * (float)((double)done / (double)job->total_words); \
+                if (alpha < job->alpha_end) alpha = job->alpha_end;                             \
+            }                                                                                   \
             size_t count = 0;                                                                   \
             for (size_t i = 0; i < n; i++) {                                                    \
                 const int32_t w = words[i];                                                     \
@@ -85,6 +95,7 @@ static inline uint64_t next_random(uint64_t *state) {
                 }                                                                               \
             }                                                                                   \
         }                                                                                       \
+        __atomic_add_fetch(job->words_done, pending, __ATOMIC_RELAXED);                         \
         free(kept);                                                                             \
         free(work);                                                                             \
         return trained;                                                                         \
