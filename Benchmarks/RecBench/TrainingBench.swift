@@ -17,6 +17,7 @@ struct TrainingBench: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Thread counts.") var threads: [Int] = [1, 2]
     @Option(help: "Timed iterations per configuration.") var iterations = 3
     @Flag(help: "Skip BPR.") var noBPR = false
+    @Flag(help: "Skip item-kNN.") var noKNN = false
 
     func run() throws {
         let clock = ContinuousClock()
@@ -42,7 +43,7 @@ struct TrainingBench: ParsableCommand {
             }
             if let one = perThreads[1], let two = perThreads[2] { print("  speed-up with 2 threads: \(format(one / two, 2))×") }
         }
-        if let model = lastModel, model.userFactors.dimensions == 64 || true {
+        if let model = lastModel {
             // Fold-in: a user's vector from 50 history items, item factors fixed.
             var generator = SeededGenerator(seed: 3)
             var latencies: [Double] = []
@@ -54,6 +55,13 @@ struct TrainingBench: ParsableCommand {
             }
             latencies.sort()
             print("ALS fold-in, \(model.userFactors.dimensions) factors, 50 history items: p50 \(format(latencies[100] * 1e6, 1)) µs, p99 \(format(latencies[197] * 1e6, 1)) µs per user")
+        }
+        if !noKNN {
+            for threadCount in threads {
+                start = clock.now
+                let model = try ItemKNNModel(catalog, neighbours: 20, threads: threadCount)
+                print("item-kNN, cosine, 20 neighbours, T=\(threadCount): \(format(seconds(clock.now - start), 3)) s (\(model.similarities.nonzeroCount) similarities)")
+            }
         }
         if !noBPR {
             for threadCount in threads {

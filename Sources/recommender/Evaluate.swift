@@ -71,7 +71,7 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Regularization λ.") var regularization: Float?
     @Option(help: "ALS confidence scale α (c = 1 + α·r).") var alpha: Float?
     @Option(help: "SGD learning rate (BPR, biased MF).") var learningRate: Float?
-    @Option(help: "Interaction weighting before implicit ALS: none, bm25, tfidf.") var weighting = "none"
+    @Option(help: "Interaction weighting before implicit ALS or item-kNN: none, bm25, tfidf.") var weighting = "none"
     @Option(help: "Neighbours kept per item (item-knn).") var neighbours = 20
     @Option(help: "Worker threads.") var threads = FlatIndex.defaultThreads
     @Option(help: "Random seed.") var seed: UInt64 = 1
@@ -117,10 +117,13 @@ struct ModelOptions: ParsableArguments {
             if let learningRate { mf.learningRate = learningRate }
             mf.seed = seed
             return try mf.fit(catalog, progress: progress)
+        case "item-knn":
+            guard let weights = ImplicitALS.Weighting(rawValue: weighting) else { throw ValidationError("--weighting must be none, bm25 or tfidf") }
+            return try ItemKNNModel(catalog, neighbours: neighbours, weighting: weights, threads: threads)
         case "popularity":
             return try PopularityModel(catalog)
         default:
-            throw ValidationError("--model must be als, als-cholesky, als-explicit, bpr, biased-mf or popularity, got '\(model)'")
+            throw ValidationError("--model must be als, als-cholesky, als-explicit, bpr, biased-mf, item-knn or popularity, got '\(model)'")
         }
     }
 }

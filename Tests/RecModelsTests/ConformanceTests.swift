@@ -51,6 +51,10 @@ let candidates: [Candidate] = [
         var bpr = BPR(); bpr.factors = 8; bpr.iterations = 60; bpr.learningRate = 0.05; bpr.threads = 1
         return try bpr.fit(catalog)
     }, open: { try FactorModel(contentsOf: $0) }),
+    Candidate(name: "item-kNN (cosine)", forRatings: false, train: { try ItemKNNModel($0, neighbours: 30, threads: 2) },
+              open: { try ItemKNNModel(contentsOf: $0) }),
+    Candidate(name: "item-kNN (BM25)", forRatings: false, train: { try ItemKNNModel($0, neighbours: 30, weighting: .bm25, threads: 1) },
+              open: { try ItemKNNModel(contentsOf: $0) }),
     Candidate(name: "popularity", forRatings: false, train: { try PopularityModel($0) }, open: { try PopularityModel(contentsOf: $0) }),
     Candidate(name: "explicit ALS", forRatings: true, train: { catalog in
         var als = ExplicitALS(); als.factors = 3; als.iterations = 15; als.regularization = 0.05

@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 
 /// The one place RecKernels runs work on several threads.
 enum Parallel {
@@ -8,13 +9,31 @@ enum Parallel {
     /// `body` need not be `Sendable`: callers hand each index a disjoint part of their buffers,
     /// which is what makes sharing the closure safe.
     static func forEach(_ count: Int, _ body: (Int) -> Void) {
-        if count <= 1 {
-            if count == 1 { body(0) }
+        forEach(count, threads: count, body)
+    }
+
+    /// Runs `body` for every index in `0 ..< count` on at most `threads` threads, each taking
+    /// the next unclaimed index as it frees up: cut skewed work into more pieces than threads
+    /// and the load balances itself.
+    static func forEach(_ count: Int, threads: Int, _ body: (Int) -> Void) {
+        let workers = min(count, max(1, threads))
+        if workers <= 1 {
+            for index in 0 ..< count { body(index) }
             return
         }
+        let next = Atomic<Int>(0)
         withoutActuallyEscaping(body) { body in
             let shared = UncheckedSendable(body)
-            DispatchQueue.concurrentPerform(iterations: count) { shared.value($0) }
+            withUnsafePointer(to: next) { counter in
+                let claims = UncheckedSendable(counter)
+                DispatchQueue.concurrentPerform(iterations: workers) { _ in
+                    while true {
+                        let index = claims.value.pointee.wrappingAdd(1, ordering: .relaxed).oldValue
+                        if index >= count { break }
+                        shared.value(index)
+                    }
+                }
+            }
         }
     }
 }

@@ -257,15 +257,15 @@ public enum Factorization {
         // Rows cost O(d² + entries·d): popular items have far more entries than the rest, so
         // rows are cut into chunks of equal cost, many per worker, handed out dynamically.
         let chunks = threads == 1 ? [0, rows] : costBalancedChunks(matrix: matrix, dimensions: d, count: threads * 32)
-        let workers = chunks.count - 1
-        var failures = [Int32](repeating: 0, count: workers)
+        let pieces = chunks.count - 1
+        var failures = [Int32](repeating: 0, count: pieces)
         solving.withUnsafeMutableBufferPointer { x in
             fixed.withUnsafeBufferPointer { y in
                 matrix.columnIndices.withUnsafeBufferPointer { columns in
                     matrix.values.withUnsafeBufferPointer { values in
                         failures.withUnsafeMutableBufferPointer { failed in
                             let target = UncheckedSendable(x.baseAddress!)
-                            Parallel.forEach(workers) { w in
+                            Parallel.forEach(pieces, threads: threads) { w in
                                 let scratch = UnsafeMutablePointer<Float>.allocate(capacity: d * d + 3 * d)
                                 defer { scratch.deallocate() }
                                 for row in chunks[w] ..< chunks[w + 1] {

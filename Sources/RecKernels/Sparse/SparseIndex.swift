@@ -71,14 +71,16 @@ public struct SparseIndex: Sendable {
         var ids = [Int32](repeating: -1, count: queryCount * k)
         var scores = [Float](repeating: .nan, count: queryCount * k)
         var counts = [Int32](repeating: 0, count: queryCount)
-        // A worker per query range; tiny batches stay on the calling thread.
-        let workers = queryCount >= 4 * threads ? threads : 1
+        // Tiny batches stay on the calling thread. Otherwise queries go out in many small ranges,
+        // handed to workers as they free up: query costs are skewed (a popular item's postings
+        // are long), and two contiguous halves left one worker with most of the work.
+        let pieces = queryCount >= 4 * threads ? min(queryCount, threads * 16) : 1
         ids.withUnsafeMutableBufferPointer { idsOut in
             scores.withUnsafeMutableBufferPointer { scoresOut in
                 counts.withUnsafeMutableBufferPointer { countsOut in
                     let output = UncheckedSendable((idsOut, scoresOut, countsOut))
-                    Parallel.forEach(workers) { worker in
-                        let range = queryCount * worker / workers ..< queryCount * (worker + 1) / workers
+                    Parallel.forEach(pieces, threads: threads) { piece in
+                        let range = queryCount * piece / pieces ..< queryCount * (piece + 1) / pieces
                         scoreQueries(queries, range: range, k: k, excluding: excluding, eligibility: eligibility,
                                      queryNorms: queryNorms, ids: output.value.0, scores: output.value.1,
                                      counts: output.value.2)

@@ -1,0 +1,113 @@
+import RecKernels
+
+/// Item-item nearest neighbours (Sarwar et al. 2001; implicit's `ItemItemRecommender`): each
+/// item keeps its `neighbours` most similar items by cosine over the users who have them
+/// (optionally BM25-weighted first), and a user's score for item i is Σⱼ h_uj · sim(j, i) over
+/// the user's history j. Scoring runs through the sparse inverted-index kernel, so an item no
+/// history item points to scores 0 and is not returned.
+public struct ItemKNNModel: Recommender {
+    public let catalog: ModelCatalog
+    /// Neighbours kept per item.
+    public let neighbours: Int
+    public let weighting: ImplicitALS.Weighting
+    /// items × items: row j holds j's neighbours i with sim(j, i).
+    public let similarities: SparseMatrix
+    /// Documents = items (their rows of Sᵀ): a history query scores every item it reaches.
+    private let scoring: SparseIndex
+    /// Documents = items as user vectors: exact similar-item queries.
+    private let itemVectors: SparseIndex
+    /// The history the model scores with (weighted as in training).
+    private let weightedHistory: SparseMatrix
+
+    public var kind: String { "item-knn" }
+
+    /// Computes every item's nearest neighbours.
+    ///
+    /// - Throws: ``ModelError/emptyTrainingSet``, ``ModelError/invalidParameter(_:)``.
+    /// - Complexity: O(Σ over users of (items per user)²) to find the neighbours.
+    public init(_ catalog: ModelCatalog, neighbours: Int = 20, weighting: ImplicitALS.Weighting = .none,
+                threads: Int = FlatIndex.defaultThreads) throws {
+        guard neighbours >= 1, threads >= 1 else { throw ModelError.invalidParameter("item-kNN needs neighbours ≥ 1 and threads ≥ 1") }
+        guard catalog.history.nonzeroCount > 0 else { throw ModelError.emptyTrainingSet }
+        let weighted = try Weights.apply(weighting, to: catalog.history)
+        let itemUsers = weighted.transposed()
+        let vectors = try SparseIndex(documents: itemUsers, metric: .cosine)
+        let items = (0 ..< itemUsers.rows).filter { !itemUsers.row($0).columns.isEmpty }
+        let found = try vectors.similar(toDocuments: items, k: neighbours, threads: threads)
+        var triples: [(row: Int, column: Int, value: Float)] = []
+        triples.reserveCapacity(items.count * neighbours)
+        for (row, item) in items.enumerated() {
+            for neighbour in found[row] where neighbour.score > 0 { triples.append((item, neighbour.id, neighbour.score)) }
+        }
+        let similarities = try SparseMatrix(rows: catalog.items.count, columns: catalog.items.count, triples: triples)
+        try self.init(catalog: catalog, neighbours: neighbours, weighting: weighting, similarities: similarities,
+                      weightedHistory: weighted, itemVectors: vectors)
+    }
+
+    private init(catalog: ModelCatalog, neighbours: Int, weighting: ImplicitALS.Weighting, similarities: SparseMatrix,
+                 weightedHistory: SparseMatrix, itemVectors: SparseIndex) throws {
+        self.catalog = catalog
+        self.neighbours = neighbours
+        self.weighting = weighting
+        self.similarities = similarities
+        self.weightedHistory = weightedHistory
+        self.itemVectors = itemVectors
+        scoring = try SparseIndex(documents: similarities.transposed(), metric: .innerProduct)
+    }
+
+    public func recommend(users: [Int], k: Int, excludeSeen: Bool = true, filter: ItemFilter? = nil) throws -> TopKResults {
+        try catalog.checkUsers(users)
+        var offsets = [0], indices: [Int32] = [], values: [Float] = []
+        for user in users {
+            let (columns, weights) = weightedHistory.row(user)
+            indices.append(contentsOf: columns)
+            values.append(contentsOf: weights)
+            offsets.append(indices.count)
+        }
+        let queries = try SparseMatrix(rows: users.count, columns: catalog.items.count, rowOffsets: offsets,
+                                       columnIndices: indices, values: values)
+        return try scoring.search(queries, k: k, excluding: catalog.exclusions(for: users, excludeSeen: excludeSeen), filter: filter)
+    }
+
+    public func recommend(history items: [Int], weights: [Float], k: Int, excludeSeen: Bool = true,
+                          filter: ItemFilter? = nil) throws -> [ScoredItem] {
+        try catalog.checkHistory(items, weights)
+        return try scoring.search(columns: items, weights: weights, k: k, excluding: excludeSeen ? items : [], filter: filter)
+    }
+
+    public func similarItems(to item: Int, k: Int) throws -> [ScoredItem] {
+        guard item >= 0 && item < catalog.items.count else { throw ScoringError.itemOutOfRange(item: item, itemCount: catalog.items.count) }
+        guard !itemVectors.documents.row(item).columns.isEmpty else { return [] }
+        return try itemVectors.similar(toDocument: item, k: k)
+    }
+
+    public func save(to path: String) throws {
+        var writer = ModelFileWriter()
+        let parameters = ["neighbours": Double(neighbours), "weighting": Double(ImplicitALS.Weighting.allCases.firstIndex(of: weighting)!)]
+        writer.metadata = try ModelMetadata(kind: kind, parameters: parameters, catalog: catalog).encoded()
+        try catalog.write(to: &writer)
+        try writer.add(similarities.rowOffsets.map(Int64.init), named: "similarity.offsets")
+        try writer.add(similarities.columnIndices, named: "similarity.items")
+        try writer.add(EmbeddingTable(rows: similarities.nonzeroCount, dimensions: 1, values: similarities.values), named: "similarity.values")
+        try writer.write(to: path)
+    }
+
+    /// Opens a model saved by ``save(to:)``.
+    public init(contentsOf path: String) throws {
+        let file = try ModelFile(contentsOf: path)
+        let metadata = try ModelMetadata.decode(file, expectedKinds: ["item-knn"])
+        let catalog = try ModelCatalog(file: file)
+        let weightingIndex = Int(metadata.parameters["weighting"] ?? 0)
+        guard let neighbours = metadata.parameters["neighbours"].map(Int.init),
+              ImplicitALS.Weighting.allCases.indices.contains(weightingIndex)
+        else { throw ModelError.incompatibleFile(path: path, reason: "item-kNN parameters are missing") }
+        let weighting = ImplicitALS.Weighting.allCases[weightingIndex]
+        let similarities = try SparseMatrix(rows: catalog.items.count, columns: catalog.items.count,
+                                            rowOffsets: try file.int64s("similarity.offsets").map(Int.init),
+                                            columnIndices: try file.int32s("similarity.items"),
+                                            values: try file.table("similarity.values").withUnsafeBufferPointer(Array.init))
+        let weighted = try Weights.apply(weighting, to: catalog.history)
+        try self.init(catalog: catalog, neighbours: neighbours, weighting: weighting, similarities: similarities,
+                      weightedHistory: weighted, itemVectors: try SparseIndex(documents: weighted.transposed(), metric: .cosine))
+    }
+}
