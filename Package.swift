@@ -13,7 +13,6 @@ let package = Package(
         .library(name: "RecTextPostgres", targets: ["RecTextPostgres"]),
         .executable(name: "recommender", targets: ["recommender"]),
         .executable(name: "recommender-bench", targets: ["RecBench"]),
-        .executable(name: "recommender-text-bench", targets: ["TextBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -60,25 +59,17 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        // The hardware-sizing benchmark: each shape against the bare OpenBLAS call, same run.
+        // The hardware-sizing benchmark: kernels against the bare OpenBLAS call, training speed,
+        // and text models against scikit-learn and gensim, each in the same run.
         .executableTarget(
             name: "RecBench",
             dependencies: [
                 "RecKernels",
                 "RecModels",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
-            path: "Benchmarks/RecBench"
-        ),
-        // Ours against scikit-learn and gensim on the same data, in the same run.
-        .executableTarget(
-            name: "TextBench",
-            dependencies: [
-                "RecKernels",
                 "RecText",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            path: "Benchmarks/TextBench"
+            path: "Benchmarks/RecBench"
         ),
         .testTarget(
             name: "RecTextTests",

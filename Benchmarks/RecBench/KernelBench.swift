@@ -40,21 +40,7 @@ struct Timings {
     var median: Double { percentile(50) }
 }
 
-func milliseconds(_ seconds: Double) -> String { format(seconds * 1000, 3) }
-
-func format(_ value: Double, _ decimals: Int) -> String {
-    var scale = 1.0
-    for _ in 0 ..< decimals { scale *= 10 }
-    let rounded = (value * scale).rounded() / scale
-    var text = "\(rounded)"
-    if let dot = text.firstIndex(of: ".") {
-        let have = text.distance(from: dot, to: text.endIndex) - 1
-        if have < decimals { text += String(repeating: "0", count: decimals - have) }
-    } else if decimals > 0 {
-        text += "." + String(repeating: "0", count: decimals)
-    }
-    return text
-}
+func milliseconds(_ seconds: Double) -> String { fixed(seconds * 1000, 3) }
 
 func pad(_ text: String, _ width: Int) -> String {
     text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
@@ -109,8 +95,8 @@ struct KernelBench: ParsableCommand {
     func row(_ shape: Shape, _ threads: Int, _ path: String, _ timings: Timings, perRun queries: Int, ratio: Double?) {
         let flops = 2.0 * Double(queries) * Double(shape.items) * Double(shape.dimensions)
         print([pad(shape.description, 16), pad("\(threads)", 2), pad(path, 18), pad(milliseconds(timings.median), 10),
-               pad(milliseconds(timings.percentile(99)), 10), pad(format(Double(queries) / timings.median, 0), 11),
-               pad(format(flops / timings.median / 1e9, 1), 8), pad(ratio.map { format($0, 3) } ?? "1", 6)].joined(separator: " "))
+               pad(milliseconds(timings.percentile(99)), 10), pad(fixed(Double(queries) / timings.median, 0), 11),
+               pad(fixed(flops / timings.median / 1e9, 1), 8), pad(ratio.map { fixed($0, 3) } ?? "1", 6)].joined(separator: " "))
     }
 
     func batch(shape: Shape, index: FlatIndex, queries: EmbeddingTable, threads: Int) throws -> [String] {
@@ -131,7 +117,7 @@ struct KernelBench: ParsableCommand {
             let ratio = fused.median / bare.median
             row(shape, threads, name, fused, perRun: shape.queries, ratio: ratio)
             let limit = backend == .blas ? 1.25 : 3.0
-            verdicts.append("  \(shape) T=\(threads) \(name): \(format(ratio, 3))× bare sgemm (target ≤ \(limit)): \(ratio <= limit ? "met" : "MISSED")")
+            verdicts.append("  \(shape) T=\(threads) \(name): \(fixed(ratio, 3))× bare sgemm (target ≤ \(limit)): \(ratio <= limit ? "met" : "MISSED")")
         }
         return verdicts
     }
@@ -148,8 +134,8 @@ struct KernelBench: ParsableCommand {
         }
         unlink(path)
         let megabytes = Double(rows * dimensions * 4) / 1e6
-        print("\nmodel file, \(rows) × \(dimensions) (\(format(megabytes, 1)) MB): save \(milliseconds(save.median)) ms; "
-            + "open by mmap with every checksum \(milliseconds(full.median)) ms (\(format(megabytes / 1000 / full.median, 1)) GB/s), "
+        print("\nmodel file, \(rows) × \(dimensions) (\(fixed(megabytes, 1)) MB): save \(milliseconds(save.median)) ms; "
+            + "open by mmap with every checksum \(milliseconds(full.median)) ms (\(fixed(megabytes / 1000 / full.median, 1)) GB/s), "
             + "structure only \(milliseconds(structure.median)) ms")
     }
 
@@ -170,7 +156,7 @@ struct KernelBench: ParsableCommand {
             for query in queries { try fused.measure { _ = try index.search(query, k: k, backend: backend, threads: threads) } }
             let ratio = fused.median / bare.median
             row(shape, threads, name, fused, perRun: 1, ratio: ratio)
-            verdicts.append("  \(shape) T=\(threads) \(name): p50 \(format(ratio, 3))× bare sgemv (target ≤ 1.3): \(ratio <= 1.3 ? "met" : "MISSED")")
+            verdicts.append("  \(shape) T=\(threads) \(name): p50 \(fixed(ratio, 3))× bare sgemv (target ≤ 1.3): \(ratio <= 1.3 ? "met" : "MISSED")")
         }
         return verdicts
     }

@@ -4,7 +4,7 @@ import ArgumentParser
 struct RecBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recommender-bench",
-        abstract: "Sizes hardware: scoring kernels against bare OpenBLAS, and model training speed.",
-        subcommands: [KernelBench.self, TrainingBench.self],
+        abstract: "Sizes hardware: scoring kernels against bare OpenBLAS, model training speed, text models against their peers.",
+        subcommands: [KernelBench.self, TrainingBench.self, TextBench.self],
         defaultSubcommand: KernelBench.self)
 }

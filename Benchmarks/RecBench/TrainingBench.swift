@@ -24,7 +24,7 @@ struct TrainingBench: ParsableCommand {
         var start = clock.now
         let log = Interactions.synthetic(users: users, items: items, interactions: interactions, seed: 7)
         let catalog = try ModelCatalog(training: log)
-        print("synthetic set: \(users) users × \(items) items, \(catalog.history.nonzeroCount) interactions (generated in \(format(seconds(clock.now - start), 1)) s)")
+        print("synthetic set: \(users) users × \(items) items, \(catalog.history.nonzeroCount) interactions (generated in \(fixed(seconds(clock.now - start), 1)) s)")
         print("SIMD level \(SIMDLevel.best); OpenBLAS \(OpenBLAS.coreName)\n")
         var lastModel: FactorModel? = nil
         for factorCount in factors {
@@ -38,10 +38,10 @@ struct TrainingBench: ParsableCommand {
                 let model = try als.fit(catalog)
                 let perIteration = seconds(clock.now - start) / Double(iterations)
                 perThreads[threadCount] = perIteration
-                print("ALS implicit, \(factorCount) factors, CG 3 steps, T=\(threadCount): \(format(perIteration, 3)) s/iteration")
+                print("ALS implicit, \(factorCount) factors, CG 3 steps, T=\(threadCount): \(fixed(perIteration, 3)) s/iteration")
                 lastModel = model
             }
-            if let one = perThreads[1], let two = perThreads[2] { print("  speed-up with 2 threads: \(format(one / two, 2))×") }
+            if let one = perThreads[1], let two = perThreads[2] { print("  speed-up with 2 threads: \(fixed(one / two, 2))×") }
         }
         if let model = lastModel {
             // Fold-in: a user's vector from 50 history items, item factors fixed.
@@ -54,13 +54,13 @@ struct TrainingBench: ParsableCommand {
                 latencies.append(seconds(clock.now - began))
             }
             latencies.sort()
-            print("ALS fold-in, \(model.userFactors.dimensions) factors, 50 history items: p50 \(format(latencies[100] * 1e6, 1)) µs, p99 \(format(latencies[197] * 1e6, 1)) µs per user")
+            print("ALS fold-in, \(model.userFactors.dimensions) factors, 50 history items: p50 \(fixed(latencies[100] * 1e6, 1)) µs, p99 \(fixed(latencies[197] * 1e6, 1)) µs per user")
         }
         if !noKNN {
             for threadCount in threads {
                 start = clock.now
                 let model = try ItemKNNModel(catalog, neighbours: 20, threads: threadCount)
-                print("item-kNN, cosine, 20 neighbours, T=\(threadCount): \(format(seconds(clock.now - start), 3)) s (\(model.similarities.nonzeroCount) similarities)")
+                print("item-kNN, cosine, 20 neighbours, T=\(threadCount): \(fixed(seconds(clock.now - start), 3)) s (\(model.similarities.nonzeroCount) similarities)")
             }
         }
         if !noBPR {
@@ -71,12 +71,8 @@ struct TrainingBench: ParsableCommand {
                 bpr.threads = threadCount
                 start = clock.now
                 _ = try bpr.fit(catalog)
-                print("BPR, 64 factors, T=\(threadCount): \(format(seconds(clock.now - start) / Double(iterations), 3)) s/epoch")
+                print("BPR, 64 factors, T=\(threadCount): \(fixed(seconds(clock.now - start) / Double(iterations), 3)) s/epoch")
             }
         }
     }
-}
-
-func seconds(_ duration: Duration) -> Double {
-    Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
 }

@@ -1,6 +1,6 @@
-"""The peers of recommender-text-bench: scikit-learn and gensim on the same files, same run.
+"""The peers of `recommender-bench text`: scikit-learn and gensim on the same files, same run.
 
-Called by recommender-text-bench (see README) with the scratch virtualenv's python:
+Called by `recommender-bench text` (see README) with the scratch virtualenv's python:
     text_peers.py --tmdb FILE --synthetic FILE --sessions FILE --threads T [--tfidf]
 Prints one JSON object of timings (seconds) and sizes on stdout.
 """

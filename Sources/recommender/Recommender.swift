@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import RecKernels
 #if canImport(Glibc)
@@ -36,18 +37,7 @@ func seconds(since start: ContinuousClock.Instant) -> Double {
     return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
 }
 
-func fixed(_ value: Double, _ decimals: Int) -> String {
-    var scale = 1.0
-    for _ in 0 ..< decimals { scale *= 10 }
-    let rounded = ((value * scale).rounded() / scale)
-    var text = "\(rounded)"
-    if let dot = text.firstIndex(of: ".") {
-        let have = text.distance(from: dot, to: text.endIndex) - 1
-        if have < decimals { text += String(repeating: "0", count: decimals - have) }
-        if decimals == 0 { text = String(text[..<dot]) }
-    }
-    return text
-}
+func fixed(_ value: Double, _ decimals: Int) -> String { String(format: "%.\(decimals)f", value) }
 
 /// Loads a table from a model file (`.rkm`, memory-mapped) or a NumPy `.npy` file.
 func loadTable(_ path: String) throws -> EmbeddingTable {

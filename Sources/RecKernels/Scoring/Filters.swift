@@ -122,6 +122,19 @@ public struct ExcludedItems: Sendable, Equatable {
         self.ids = ids
     }
 
+    /// Checks that the lists fit a search of `queryCount` queries over `itemCount` items.
+    ///
+    /// - Throws: ``ScoringError/exclusionCountMismatch(expected:actual:)``,
+    ///   ``ScoringError/itemOutOfRange(item:itemCount:)``.
+    func check(queryCount: Int, itemCount: Int) throws {
+        guard self.queryCount == queryCount else {
+            throw ScoringError.exclusionCountMismatch(expected: queryCount, actual: self.queryCount)
+        }
+        if let bad = ids.first(where: { Int($0) >= itemCount }) {
+            throw ScoringError.itemOutOfRange(item: Int(bad), itemCount: itemCount)
+        }
+    }
+
     /// Query `query`'s excluded ids, ascending.
     public func items(forQuery query: Int) -> ArraySlice<Int32> {
         ids[offsets[query] ..< offsets[query + 1]]

@@ -112,14 +112,7 @@ public struct FlatIndex: Sendable {
             throw ScoringError.dimensionMismatch(expected: items.dimensions, actual: queries.dimensions)
         }
         if let (row, column) = queries.firstNonFinite() { throw ScoringError.nonFiniteQuery(query: row, dimension: column) }
-        if let excluding {
-            guard excluding.queryCount == queries.rows else {
-                throw ScoringError.exclusionCountMismatch(expected: queries.rows, actual: excluding.queryCount)
-            }
-            if let bad = excluding.ids.first(where: { Int($0) >= items.rows }) {
-                throw ScoringError.itemOutOfRange(item: Int(bad), itemCount: items.rows)
-            }
-        }
+        try excluding?.check(queryCount: queries.rows, itemCount: items.rows)
         let eligibility = try filter?.eligibility(itemCount: items.rows)
         let squaredQueryNorms = metric == .innerProduct ? [] : Kernels.squaredRowNorms(queries)
         if metric == .cosine, let zero = squaredQueryNorms.firstIndex(of: 0) { throw ScoringError.zeroQuery(query: zero) }

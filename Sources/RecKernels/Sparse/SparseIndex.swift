@@ -55,14 +55,7 @@ public struct SparseIndex: Sendable {
         guard queries.columns == documents.columns else {
             throw ScoringError.dimensionMismatch(expected: documents.columns, actual: queries.columns)
         }
-        if let excluding {
-            guard excluding.queryCount == queries.rows else {
-                throw ScoringError.exclusionCountMismatch(expected: queries.rows, actual: excluding.queryCount)
-            }
-            if let bad = excluding.ids.first(where: { Int($0) >= documents.rows }) {
-                throw ScoringError.itemOutOfRange(item: Int(bad), itemCount: documents.rows)
-            }
-        }
+        try excluding?.check(queryCount: queries.rows, itemCount: documents.rows)
         let eligibility = try filter?.eligibility(itemCount: documents.rows)
         let queryNorms = queries.rowNorms()
         if metric == .cosine, let zero = queryNorms.firstIndex(of: 0) { throw ScoringError.zeroQuery(query: zero) }

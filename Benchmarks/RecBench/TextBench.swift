@@ -1,4 +1,4 @@
-// recommender-text-bench: our TF-IDF, "more like this", LSI and word2vec against scikit-learn and
+// recommender-bench text: our TF-IDF, "more like this", LSI and word2vec against scikit-learn and
 // gensim on the same data in the same run (the peers run as a subprocess of this one, on files
 // this program writes), printing each figure and the ratio.
 import ArgumentParser
@@ -8,10 +8,9 @@ import RecText
 import Glibc
 #endif
 
-@main
 struct TextBench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "recommender-text-bench",
+        commandName: "text",
         abstract: "Time RecText against scikit-learn and gensim side by side on TMDB overviews and synthetic data.")
 
     @Option(help: "Python with scikit-learn and gensim (a scratch virtualenv); empty: ours only.")
@@ -21,7 +20,7 @@ struct TextBench: ParsableCommand {
     @Option(help: "Synthetic sessions for word2vec.") var sessions = 200_000
     @Option(help: "\"More like this\" queries timed per corpus.") var queries = 1000
     @Option(help: "LSI topics.") var topics = 100
-    @Option(help: "Where the generated corpora are written.") var workDirectory = "/tmp/recommender-text-bench"
+    @Option(help: "Where the generated corpora are written.") var workDirectory = "/tmp/recommender-bench-text"
 
     func run() throws {
         mkdir(workDirectory, 0o755)
@@ -46,7 +45,7 @@ struct TextBench: ParsableCommand {
         var rows: [(String, String, String, String)] = []
         func add(_ name: String, ours: Double, peer: Double?, unit: String, higherIsBetter: Bool = false) {
             let ratio = peer.map { higherIsBetter ? ours / $0 : $0 / ours }
-            rows.append((name, format(ours, unit), peer.map { format($0, unit) } ?? "-", ratio.map { fixed($0, 2) + "×" } ?? "-"))
+            rows.append((name, withUnit(ours, unit), peer.map { withUnit($0, unit) } ?? "-", ratio.map { fixed($0, 2) + "×" } ?? "-"))
         }
 
         // TF-IDF fit with the original project's options, single-threaded like scikit-learn.
@@ -69,7 +68,7 @@ struct TextBench: ParsableCommand {
             latencies.sort()
             add("more like this, \(name), mean per query", ours: latencies.reduce(0, +) / Double(latencies.count),
                 peer: peers[1]?[key], unit: "ms")
-            print("more like this, \(name): p50 \(format(latencies[latencies.count / 2], "ms")), p99 \(format(latencies[latencies.count * 99 / 100], "ms"))")
+            print("more like this, \(name): p50 \(withUnit(latencies[latencies.count / 2], "ms")), p99 \(withUnit(latencies[latencies.count * 99 / 100], "ms"))")
         }
 
         // LSI, 100 topics.
@@ -95,7 +94,7 @@ struct TextBench: ParsableCommand {
         for threads in [1, 2] {
             let run = try best(of: 1) { try Word2Vec.train(sentences: sessionCorpus, minimumCount: 1, options: skipGram, threads: threads) }
             let wordsPerSecond = Double(run.value.report.rawWords) / run.seconds
-            print("word2vec T=\(threads): \(fixed(run.seconds, 2)) s in all (vocabulary + training), training alone \(fixed(run.value.report.seconds, 2)) s = \(format(Double(run.value.report.rawWords) / run.value.report.seconds, "k/s"))")
+            print("word2vec T=\(threads): \(fixed(run.seconds, 2)) s in all (vocabulary + training), training alone \(fixed(run.value.report.seconds, 2)) s = \(withUnit(Double(run.value.report.rawWords) / run.value.report.seconds, "k/s"))")
             add("word2vec SGNS words/s, T=\(threads)", ours: wordsPerSecond, peer: peers[threads]?["word2vec_words_per_second"],
                 unit: "k/s", higherIsBetter: true)
         }
@@ -156,30 +155,12 @@ func best<T>(of repeats: Int, _ body: () throws -> T) rethrows -> (seconds: Doub
     return (bestSeconds, value!)
 }
 
-func elapsed(since start: ContinuousClock.Instant) -> Double {
-    let duration = ContinuousClock.now - start
-    return Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
-}
-
-func format(_ value: Double, _ unit: String) -> String {
+func withUnit(_ value: Double, _ unit: String) -> String {
     switch unit {
     case "ms": fixed(value * 1000, 3) + " ms"
     case "k/s": fixed(value / 1000, 0) + "k/s"
     default: fixed(value, 3) + " s"
     }
-}
-
-func fixed(_ value: Double, _ decimals: Int) -> String {
-    var scale = 1.0
-    for _ in 0 ..< decimals { scale *= 10 }
-    let rounded = (value * scale).rounded() / scale
-    var text = "\(rounded)"
-    if let dot = text.firstIndex(of: ".") {
-        let have = text.distance(from: dot, to: text.endIndex) - 1
-        if have < decimals { text += String(repeating: "0", count: decimals - have) }
-        if decimals == 0 { text = String(text[..<dot]) }
-    }
-    return text
 }
 
 func writeLines(_ lines: [String], to path: String) throws {
@@ -192,7 +173,7 @@ func writeLines(_ lines: [String], to path: String) throws {
 func runJSON(_ command: String) throws -> [String: Double] {
     guard let pipe = popen(command, "r") else { throw ValidationError("cannot run \(command)") }
     var output = "", buffer = [CChar](repeating: 0, count: 65536)
-    while fgets(&buffer, Int32(buffer.count), pipe) != nil { output += String(cString: buffer) }
+    while fgets(&buffer, Int32(buffer.count), pipe) != nil { output += String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
     guard pclose(pipe) == 0, let line = output.split(separator: "\n").last else { throw ValidationError("peers failed: \(command)") }
     var values: [String: Double] = [:]
     for pair in line.trimmingCharacters(in: "{}").split(separator: ",") {
