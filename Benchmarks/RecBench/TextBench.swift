@@ -29,12 +29,12 @@ struct TextBench: ParsableCommand {
         let sessionCorpus = syntheticSessions(count: sessions, seed: 11)
         try writeLines(synthetic, to: workDirectory + "/synthetic.txt")
         try writeLines(sessionCorpus.map { $0.joined(separator: " ") }, to: workDirectory + "/sessions.txt")
-        print("recommender-text-bench: TMDB \(tmdbTexts.count) overviews, synthetic \(synthetic.count) documents, \(sessionCorpus.count) sessions")
+        print("recommender-bench text: TMDB \(tmdbTexts.count) overviews, synthetic \(synthetic.count) documents, \(sessionCorpus.count) sessions")
         print("kernels: SIMD \(SIMDLevel.best), OpenBLAS \(OpenBLAS.coreName); cores \(FlatIndex.defaultThreads)\n")
 
         var peers: [Int: [String: Double]] = [:]
         if !python.isEmpty {
-            let script = String(#filePath.dropLast("TextBench/main.swift".count)) + "peers/text_peers.py"
+            let script = String(#filePath.dropLast("RecBench/TextBench.swift".count)) + "peers/text_peers.py"
             for threads in [1, 2] {
                 let command = "\(python) \(script) --tmdb \(tmdb) --synthetic \(workDirectory)/synthetic.txt --sessions \(workDirectory)/sessions.txt --threads \(threads) --lsi-topics \(topics) --queries \(queries)" + (threads == 1 ? " --tfidf" : "")
                 print("running peers (T=\(threads)): \(command)")
