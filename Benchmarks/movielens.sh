@@ -45,6 +45,6 @@ if [ "${1:-}" = "--with-implicit" ]; then
         $venv/bin/python Benchmarks/peers/implicit_als.py "$split" --threads $threads
         $bin evaluate "${common[@]}" --model als --factors 64 --iterations 15 --threads $threads | tail -1 | sed "s/^/ours ALS T=$threads: /"
     done
-    $venv/bin/python Benchmarks/peers/implicit_als.py "$split" --threads 1 --bpr --iterations 100
+    $venv/bin/python Benchmarks/peers/implicit_als.py "$split" --threads 1 --model bpr --iterations 100
 fi
 rm -rf "$split"

@@ -3,8 +3,10 @@
 RecModels' Metrics.swift (precision = hits / K; MAP normalized by min(K, |R|); binary NDCG),
 with each user's training items excluded, plus seconds per ALS iteration.
 
-Usage: python implicit_als.py DIR [--factors 64] [--iterations 15] [--regularization 0.01]
-       [--confidence-alpha 1] [--threads 1] [--bpr]
+Usage: python implicit_als.py DIR [--model als|bpr|cosine] [--factors 64] [--iterations 15]
+       [--regularization 0.01] [--confidence-alpha 1] [--threads 1] [--neighbours 20]
+Without DIR/test-N.csv it only trains and times. The last line printed is a JSON object of the
+figures, for `recommender-bench train`.
 implicit scales confidence as C = alpha * r; this engine uses C = 1 + alpha * r. For binary data
 the same objective needs implicit's alpha = 1 + ours, which this script passes.
 """
@@ -22,11 +24,14 @@ p.add_argument("--iterations", type=int, default=15)
 p.add_argument("--regularization", type=float, default=0.01)
 p.add_argument("--confidence-alpha", type=float, default=1.0, help="this engine's alpha (C = 1 + alpha r)")
 p.add_argument("--threads", type=int, default=1)
-p.add_argument("--bpr", action="store_true")
+p.add_argument("--model", choices=["als", "bpr", "cosine"], default="als")
+p.add_argument("--neighbours", type=int, default=20)
 p.add_argument("-k", type=int, default=10)
 a = p.parse_args()
 from implicit.als import AlternatingLeastSquares
 from implicit.bpr import BayesianPersonalizedRanking
+from implicit.nearest_neighbours import CosineRecommender
+import json
 
 def read(path, users, items):
     rows, cols, vals = [], [], []
@@ -39,15 +44,19 @@ def read(path, users, items):
 
 users, items = {}, {}
 train = read(f"{a.directory}/train-{a.fold}.csv", users, items)
-test = read(f"{a.directory}/test-{a.fold}.csv", users, items)
+test_path = f"{a.directory}/test-{a.fold}.csv"
+test = read(test_path, users, items) if os.path.exists(test_path) else ([], [], [])
 shape = (len(users), len(items))
 user_items = sp.csr_matrix((train[2], (train[0], train[1])), shape=shape, dtype=np.float32)
 relevant = {}
 for u, i in zip(test[0], test[1]):
     relevant.setdefault(u, set()).add(i)
 
-if a.bpr:
+if a.model == "bpr":
     model = BayesianPersonalizedRanking(factors=a.factors, iterations=a.iterations, num_threads=a.threads, random_state=1)
+elif a.model == "cosine":
+    model = CosineRecommender(K=a.neighbours, num_threads=a.threads)
+    a.iterations = 1
 else:
     model = AlternatingLeastSquares(factors=a.factors, iterations=a.iterations, regularization=a.regularization,
                                     alpha=1.0 + a.confidence_alpha, num_threads=a.threads, random_state=1,
@@ -56,6 +65,10 @@ start = time.perf_counter()
 model.fit(user_items, show_progress=False)
 seconds = time.perf_counter() - start
 
+figures = {"seconds": seconds, "seconds_per_iteration": seconds / a.iterations}
+if not relevant:
+    print(json.dumps(figures))
+    sys.exit(0)
 test_users = np.array(sorted(relevant))
 ids, _ = model.recommend(test_users, user_items[test_users], N=a.k, filter_already_liked_items=True)
 k = a.k
@@ -73,7 +86,9 @@ for row, u in enumerate(test_users):
     precision += hits / k; recall += hits / len(truth); hit += hits > 0
     ap += prec_sum / min(k, len(truth)); ndcg += dcg / idcg
 n = len(test_users)
-name = "implicit BPR" if a.bpr else "implicit ALS"
+name = {"als": "implicit ALS", "bpr": "implicit BPR", "cosine": "implicit item-kNN (cosine)"}[a.model]
 print(f"{name} {a.factors} factors, T={a.threads}: train {seconds:.3f} s ({seconds / a.iterations:.4f} s/iteration)  "
       f"P@{k} {precision / n:.4f}  R@{k} {recall / n:.4f}  MAP@{k} {ap / n:.4f}  NDCG@{k} {ndcg / n:.4f}  "
       f"HR@{k} {hit / n:.4f}  coverage {len(seen) / shape[1]:.4f}")
+figures.update({"precision": precision / n, "ndcg": ndcg / n, "map": ap / n})
+print(json.dumps(figures))
