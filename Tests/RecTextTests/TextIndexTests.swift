@@ -116,7 +116,9 @@ struct TextIndexTests {
         }
     }
 
-    @Test("TMDB: 4,803 overviews index, and each film's own overview retrieves it first")
+    /// Reads ../shared (never copied into the repository); skipped where it is absent.
+    @Test("TMDB: 4,803 overviews index, and each film's own overview retrieves it first",
+          .enabled(if: (try? MappedFile(path: tmdbPath)) != nil))
     func tmdb() throws {
         let documents = try TextDocuments.readCSV(path: tmdbPath, idColumn: "id", textColumns: ["overview"], labelColumn: "title")
         #expect(documents.count == 4803)
