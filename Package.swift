@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .library(name: "RecKernels", targets: ["RecKernels"]),
         .library(name: "RecModels", targets: ["RecModels"]),
+        .library(name: "RecEngine", targets: ["RecEngine"]),
         .library(name: "RecText", targets: ["RecText"]),
         .library(name: "RecTextPostgres", targets: ["RecTextPostgres"]),
         .executable(name: "recommender", targets: ["recommender"]),
@@ -50,6 +51,11 @@ let package = Package(
             name: "RecTextPostgres",
             dependencies: ["RecText", "CLibPQ"]
         ),
+        // The engine: pipelines of six stages over served models, settings, the model store.
+        .target(
+            name: "RecEngine",
+            dependencies: ["RecKernels", "RecModels", "RecText"]
+        ),
         .executableTarget(
             name: "recommender",
             dependencies: [
@@ -84,6 +90,10 @@ let package = Package(
         .testTarget(
             name: "RecModelsTests",
             dependencies: ["RecModels", "RecKernels"]
+        ),
+        .testTarget(
+            name: "RecEngineTests",
+            dependencies: ["RecEngine", "RecModels", "RecKernels", "RecText"]
         ),
         .testTarget(
             name: "RecommenderCLITests",

@@ -1,0 +1,235 @@
+import RecEngine
+import RecKernels
+import RecModels
+import RecText
+import Testing
+
+/// Small served models shared by the suite.
+let log = Interactions.synthetic(users: 300, items: 200, interactions: 6000, tasteDimensions: 4, zipfExponent: 0.5,
+                                 affinity: 6, selectivity: 1, seed: 3)
+let catalog = try! ModelCatalog(training: log)
+let als: FactorModel = {
+    var trainer = ImplicitALS(); trainer.factors = 8; trainer.iterations = 8; trainer.alpha = 5; trainer.regularization = 0.1
+    return try! trainer.fit(catalog)
+}()
+let popularity = try! PopularityModel(catalog)
+let knn = try! ItemKNNModel(catalog, neighbours: 20)
+let documents = try! TextIndex(documents: [
+    TextDocument(id: "d1", text: "space ships travel between distant stars"),
+    TextDocument(id: "d2", text: "a detective solves a murder in the city"),
+    TextDocument(id: "d3", text: "stars and planets seen from a space station"),
+])
+
+func servedModels() -> ModelManager {
+    let manager = ModelManager()
+    manager.install(.recommender(als), as: "als", version: 1)
+    manager.install(.recommender(popularity), as: "pop", version: 1)
+    manager.install(.recommender(knn), as: "knn", version: 1)
+    manager.install(.text(documents), as: "docs", version: 1)
+    return manager
+}
+
+/// A user with training history, and one of their training items.
+let knownUser = (0 ..< catalog.users.count).first { catalog.history.row($0).columns.count >= 5 }!
+let knownUserID = catalog.users[knownUser]
+let seenItem = catalog.items[Int(catalog.history.row(knownUser).columns.first!)]
+
+@Suite("Pipeline stages")
+struct StageTests {
+    @Test("representation transformers: JSON, CSV rows, raw text, events; bad input is an error")
+    func transformers() throws {
+        let json = try JSONRequestTransformer().transform(#"{"user": "u1", "k": 3, "history": [{"item": "i2", "type": "buy"}]}"#)
+        #expect(json.user == "u1" && json.k == 3 && json.history == [Event(item: "i2", type: "buy")])
+        #expect(try CSVRowTransformer().transform("u7, 4") == RecommendationRequest(user: "u7", k: 4))
+        #expect(try RawTextTransformer().transform("stars") == RecommendationRequest(text: "stars"))
+        #expect(try RecentEventsTransformer().transform(#"[{"item": "i1", "type": "view", "timestamp": 5}]"#).history.count == 1)
+        #expect(throws: PipelineError.self) { try JSONRequestTransformer().transform("{not json") }
+        #expect(throws: PipelineError.badRequest("k 'x' is not a number")) { try CSVRowTransformer().transform("u1,x") }
+        #expect(throws: PipelineError.badRequest("empty text")) { try RawTextTransformer().transform("   ") }
+    }
+
+    @Test("pre-processing: id mapping, truncation, event weights, time decay, text cleaning")
+    func preprocessing() throws {
+        let models = servedModels().snapshot()
+        var request = PreparedRequest(RecommendationRequest(user: "nobody", history: [
+            Event(item: "i1", type: "view", timestamp: 0), Event(item: "no-such-item", type: "buy", timestamp: 50),
+            Event(item: "i2", type: "buy", timestamp: 100),
+        ], text: " lots\tof \u{7}  space "))
+        try EventTypeWeighting(weights: ["view": 1, "buy": 5]).process(&request, models: models)
+        try TimeDecay(halfLife: 100).process(&request, models: models)
+        #expect(request.history.map(\.weight) == [0.5, 5 * Float(exp2(-0.5)), 5])
+        try IDMapping(model: "als").process(&request, models: models)
+        #expect(request.history.map(\.item) == ["i1", "i2"] && request.request.user == nil)
+        #expect(request.notes.count == 2)
+        try HistoryTruncation(maximumEvents: 1).process(&request, models: models)
+        #expect(request.history.map(\.item) == ["i2"])
+        try TextCleaning().process(&request, models: models)
+        #expect(request.text == "lots of space")
+    }
+
+    @Test("similarity sources answer from the right model, and stay silent without input")
+    func sources() throws {
+        let models = servedModels().snapshot()
+        let user = PreparedRequest(RecommendationRequest(user: knownUserID))
+        let byFactors = try UserFactorsSource(model: "als").candidates(for: user, count: 5, models: models)
+        #expect(byFactors.items.map(\.item) == (try als.recommend(user: knownUserID, k: 5)).map(\.item) && byFactors.version == 1)
+        let fresh = PreparedRequest(RecommendationRequest(history: [Event(item: "i3"), Event(item: "i4")]))
+        #expect(try UserFactorsSource(model: "als").candidates(for: fresh, count: 5, models: models).items.isEmpty)
+        #expect(try FoldInSource(model: "als").candidates(for: fresh, count: 5, models: models).items.map(\.item)
+                == (try als.recommend(history: [(item: "i3", weight: 1), (item: "i4", weight: 1)], k: 5)).map(\.item))
+        let seeds = try ItemToItemSource(model: "knn").candidates(for: PreparedRequest(RecommendationRequest(items: ["i3"])), count: 4, models: models)
+        #expect(seeds.items.map(\.item) == (try knn.similarItems(to: "i3", k: 4)).map(\.item))
+        let text = try TextQuerySource(model: "docs").candidates(for: PreparedRequest(RecommendationRequest(text: "space stars")), count: 2, models: models)
+        #expect(Set(text.items.map(\.item)) == ["d1", "d3"])
+        #expect(throws: PipelineError.wrongModelKind(model: "docs", expected: "a recommender", actual: "text-index")) {
+            try FoldInSource(model: "docs").candidates(for: fresh, count: 5, models: models)
+        }
+    }
+
+    @Test("scoring: first available source, or a normalized weighted blend")
+    func scoring() {
+        let a = Candidates(model: "a", version: 1, items: [("x", 10), ("y", 0)])
+        let b = Candidates(model: "b", version: 1, items: [("y", 4), ("z", 2)])
+        #expect(FirstAvailable().combine([Candidates(model: "e", version: nil, items: []), b]).map(\.item) == ["y", "z"])
+        let blended = WeightedBlend(weights: [0.75, 0.25]).combine([a, b])
+        #expect(blended.map { $0.item } == ["x", "y", "z"] && blended.map { $0.score } == [0.75, 0.25, 0])
+    }
+
+    @Test("post-processing: seen items, allow/deny, category caps, popularity fallback")
+    func postprocessing() throws {
+        let models = servedModels().snapshot()
+        let request = PreparedRequest(RecommendationRequest(user: knownUserID, history: [Event(item: "h")], exclude: ["e"]))
+        var items: [(item: String, score: Float)] = [("h", 9), ("e", 8), (seenItem, 7), ("a", 6), ("b", 5), ("c", 4)]
+        try ExcludeSeen(model: "als").process(&items, request: request, k: 3, models: models)
+        #expect(items.map(\.item) == ["a", "b", "c"])
+        try AllowDenyFilter(allow: ["a", "b"], deny: ["b"]).process(&items, request: request, k: 3, models: models)
+        #expect(items.map(\.item) == ["a"])
+        let genres = ItemMetadata(rows: ["p": ["genre": "g1"], "q": ["genre": "g1"], "r": ["genre": "g2"]], categoryColumn: "genre")
+        var diverse: [(item: String, score: Float)] = [("p", 3), ("q", 2), ("r", 1)]
+        try CategoryCap(maximumPerCategory: 1, catalog: genres).process(&diverse, request: request, k: 2, models: models)
+        #expect(diverse.map(\.item) == ["p", "r", "q"])
+        var short: [(item: String, score: Float)] = [("i5", 1)]
+        try PopularityFallback(model: "pop").process(&short, request: request, k: 4, models: models)
+        let popular = try popularity.recommend(users: [0], k: 10, excludeSeen: false, filter: nil)[0].map { catalog.items[$0.id] }
+        #expect(short.count == 4 && short[0].item == "i5")
+        #expect(short.dropFirst().map(\.item) == Array(popular.filter { $0 != "i5" && $0 != "h" && $0 != "e" }.prefix(3)))
+    }
+
+    @Test("a pipeline runs all six stages, times each, and names the versions that answered")
+    func endToEnd() throws {
+        let manager = servedModels()
+        let pipeline = Pipeline(name: "home", transformer: CSVRowTransformer(), preprocessors: [IDMapping(model: "als")],
+                                sources: [UserFactorsSource(model: "als"), FoldInSource(model: "als")],
+                                postprocessors: [ExcludeSeen(model: "als"), PopularityFallback(model: "pop")], k: 5)
+        let response = try pipeline.run(input: "\(knownUserID),5", models: manager)
+        #expect(response.items.map(\.item) == (try als.recommend(user: knownUserID, k: 5)).map(\.item))
+        #expect(Set(response.timings.keys) == Set(Pipeline.stages + ["total"]))
+        #expect(response.models == ["als": 1])
+        let cold = try pipeline.run(input: "stranger", models: manager)
+        #expect(cold.items.count == 5 && cold.notes.contains { $0.contains("cold user") })
+        #expect(pipeline.latencies.current["total"]?.count == 2)
+        #expect(throws: PipelineError.badRequest("k must be at least 1, got 0")) { try pipeline.run(input: "u1,0", models: manager) }
+    }
+}
+
+@Suite("Hot swap")
+struct HotSwapTests {
+    /// Two popularity models over disjoint catalogs: every answer must come entirely from the
+    /// version it names, while versions are swapped under concurrent requests.
+    @Test("activating versions under concurrent requests: none fails, each answers from one snapshot")
+    func hotSwap() async throws {
+        func popularityModel(prefix: String) throws -> PopularityModel {
+            var interactions = Interactions()
+            for user in 0 ..< 20 { for item in 0 ..< 10 where (user + item) % 3 == 0 { interactions.append(user: "u\(user)", item: "\(prefix)\(item)") } }
+            return try PopularityModel(ModelCatalog(training: interactions))
+        }
+        let versions = [1: try popularityModel(prefix: "a"), 2: try popularityModel(prefix: "b")]
+        let manager = ModelManager()
+        manager.install(.recommender(versions[1]!), as: "pop", version: 1)
+        let pipeline = Pipeline(name: "swap", sources: [FoldInSource(model: "pop")], postprocessors: [PopularityFallback(model: "pop")], k: 5)
+        let (failures, mismatches, answered) = await withTaskGroup(of: (Int, Int, Int).self) { group in
+            group.addTask {
+                for swap in 0 ..< 400 { manager.install(.recommender(versions[swap % 2 == 0 ? 2 : 1]!), as: "pop", version: swap % 2 == 0 ? 2 : 1) }
+                return (0, 0, 0)
+            }
+            for _ in 0 ..< 6 {
+                group.addTask {
+                    var failed = 0, mixed = 0, done = 0
+                    for _ in 0 ..< 300 {
+                        do {
+                            let response = try pipeline.run(RecommendationRequest(user: "cold"), models: manager)
+                            let prefix = response.models["pop"] == 1 ? "a" : "b"
+                            if !response.items.allSatisfy({ $0.item.hasPrefix(prefix) }) || response.items.count != 5 { mixed += 1 }
+                            done += 1
+                        } catch { failed += 1 }
+                    }
+                    return (failed, mixed, done)
+                }
+            }
+            return await group.reduce((0, 0, 0)) { ($0.0 + $1.0, $0.1 + $1.1, $0.2 + $1.2) }
+        }
+        #expect(failures == 0 && mismatches == 0 && answered == 1800)
+    }
+}
+
+@Suite("Settings")
+struct SettingsTests {
+    let settings = """
+    { "pipelines": { "home": {
+        "input": "csv",
+        "preprocess": [ { "type": "idMapping", "model": "als" }, { "type": "eventWeights", "weights": { "view": 1, "buy": 5 } } ],
+        "similarity": [ { "type": "userFactors", "model": "als" }, { "type": "itemToItem", "model": "knn" } ],
+        "scoring": { "type": "blend", "weights": [0.7, 0.3] },
+        "postprocess": [ { "type": "excludeSeen", "model": "als" }, { "type": "popularityFallback", "model": "pop" } ],
+        "k": 5 },
+      "search": { "input": "text", "similarity": [ { "type": "text", "model": "docs" } ], "k": 2 } } }
+    """
+
+    @Test("a valid file gives its pipelines, which run")
+    func valid() throws {
+        let manager = servedModels()
+        let pipelines = try PipelineSettings.parse(Array(settings.utf8), file: "engine.json", models: manager)
+        #expect(pipelines.map(\.name) == ["home", "search"])
+        #expect(try pipelines[0].run(input: knownUserID, models: manager).items.count == 5)
+        #expect(try pipelines[1].run(input: "space stars", models: manager).items.count == 2)
+    }
+
+    @Test("nonsense is refused naming the file, the key and the problem", arguments: [
+        ("\"k\": 5 }", "\"k\": 0 }", "pipelines.home.k", "must be at least 1, got 0"),
+        ("\"type\": \"userFactors\", \"model\": \"als\"", "\"type\": \"userFactor\", \"model\": \"als\"", "pipelines.home.similarity[0].type",
+         "unknown similarity stage 'userFactor' (userFactors, foldIn, itemToItem, text)"),
+        ("\"type\": \"itemToItem\", \"model\": \"knn\"", "\"type\": \"itemToItem\", \"model\": \"missing\"", "pipelines.home.similarity[1].model",
+         "model 'missing' is not loaded (loaded: als, docs, knn, pop)"),
+        ("\"weights\": [0.7, 0.3]", "\"weights\": [1]", "pipelines.home.scoring.weights", "1 weights for 2 similarity sources: dimensions do not match"),
+        ("\"popularityFallback\", \"model\": \"pop\"", "\"popularityFallback\", \"model\": \"als\"", "pipelines.home.postprocess[1].model",
+         "model 'als' is a 'als' model; popularityFallback needs popularity"),
+        ("\"input\": \"csv\",", "\"input\": \"csv\", \"kk\": 3,", "pipelines.home.kk",
+         "unknown key (expected one of candidates, input, k, postprocess, preprocess, results, scoring, similarity)"),
+    ])
+    func invalid(change: (String, String, String, String)) throws {
+        let text = settings.replacingFirst(change.0, with: change.1)
+        #expect(text != settings)
+        #expect(throws: SettingsError(file: "engine.json", key: change.2, problem: change.3)) {
+            try PipelineSettings.parse(Array(text.utf8), file: "engine.json", models: servedModels())
+        }
+    }
+
+    @Test("a stage needing the item table without one is refused")
+    func categoryCapNeedsMetadata() {
+        let text = settings.replacingFirst("{ \"type\": \"excludeSeen\", \"model\": \"als\" }", with: "{ \"type\": \"categoryCap\", \"maximum\": 2 }")
+        #expect(throws: SettingsError(file: "e.json", key: "pipelines.home.postprocess[0]", problem: "categoryCap needs an itemMetadata table with a category column")) {
+            try PipelineSettings.parse(Array(text.utf8), file: "e.json", models: servedModels())
+        }
+    }
+}
+
+extension String {
+    func replacingFirst(_ target: String, with replacement: String) -> String {
+        guard let range = firstRange(of: target) else { return self }
+        return String(self[..<range.lowerBound]) + replacement + String(self[range.upperBound...])
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
