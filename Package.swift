@@ -73,6 +73,7 @@ let package = Package(
                 "RecKernels",
                 "RecModels",
                 "RecText",
+                "RecEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/RecBench"

@@ -1,3 +1,4 @@
+import RecKernels
 import RecModels
 
 /// A named composition of the six stages and the models they read. Immutable and `Sendable`:
@@ -21,13 +22,17 @@ public struct Pipeline: Sendable {
     public let k: Int
     /// Candidates each similarity source returns (≥ k, so post-processing has room).
     public let candidates: Int
+    /// Worker threads one request's kernel calls may use; nil: every core. Under concurrent
+    /// load 1 is right: requests run in parallel with each other instead of fighting for cores.
+    public let threadsPerRequest: Int?
     /// Per-stage latency histograms over every run.
     public let latencies = StageLatencies()
 
     public init(name: String, transformer: any RepresentationTransformer = JSONRequestTransformer(),
                 preprocessors: [any PreProcessor] = [], sources: [any SimilaritySource], combiner: any ScoreCombiner = FirstAvailable(),
                 postprocessors: [any PostProcessor] = [], formatter: any ResultFormatter = ScoredResults(), k: Int = 10,
-                candidates: Int? = nil) {
+                candidates: Int? = nil, threadsPerRequest: Int? = nil) {
+        self.threadsPerRequest = threadsPerRequest
         self.name = name
         self.transformer = transformer
         self.preprocessors = preprocessors
@@ -52,6 +57,12 @@ public struct Pipeline: Sendable {
     }
 
     private func run(_ request: RecommendationRequest, models manager: ModelManager, transformSeconds: Double) throws -> RecommendationResponse {
+        try ScoringThreads.$limit.withValue(threadsPerRequest ?? ScoringThreads.limit) {
+            try runStages(request, models: manager, transformSeconds: transformSeconds)
+        }
+    }
+
+    private func runStages(_ request: RecommendationRequest, models manager: ModelManager, transformSeconds: Double) throws -> RecommendationResponse {
         let models = manager.snapshot()
         let k = request.k ?? self.k
         guard k >= 1 else { throw PipelineError.badRequest("k must be at least 1, got \(k)") }

@@ -1,5 +1,15 @@
 internal import CRecKernels
 
+/// A scoped budget of worker threads for kernel calls that use their default thread count.
+///
+/// A server running many requests at once wants each on one thread (parallelism across
+/// requests); a batch job wants every core on each call. Bind the budget around the work:
+/// `ScoringThreads.$limit.withValue(1) { … }`. It applies to the current task, or to the current
+/// thread outside any task.
+public enum ScoringThreads {
+    @TaskLocal public static var limit: Int? = nil
+}
+
 /// How query-item similarity is measured.
 public enum SimilarityMetric: String, Sendable, CaseIterable, Codable {
     /// `q · x`; higher is better.
@@ -70,8 +80,9 @@ public struct FlatIndex: Sendable {
     /// item ranges, whose per-worker heaps are merged at the end.
     public static let minimumQueriesPerWorker = 16
 
-    /// The number of cores this process may use: the default for `threads`.
-    public static var defaultThreads: Int { SystemCalls.onlineProcessors }
+    /// The default for every `threads` parameter: the ``ScoringThreads/limit`` bound for the
+    /// current task or thread, or else the number of cores this process may use.
+    public static var defaultThreads: Int { ScoringThreads.limit ?? SystemCalls.onlineProcessors }
 
     /// Builds the index: checks that every item is finite and computes the metric's per-item
     /// terms.
