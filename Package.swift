@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "RecModels", targets: ["RecModels"]),
         .library(name: "RecText", targets: ["RecText"]),
         .library(name: "RecTextPostgres", targets: ["RecTextPostgres"]),
+        .library(name: "RecEngine", targets: ["RecEngine"]),
         .executable(name: "recommender", targets: ["recommender"]),
         .executable(name: "recommender-bench", targets: ["RecBench"]),
     ],
@@ -50,6 +51,11 @@ let package = Package(
             name: "RecTextPostgres",
             dependencies: ["RecText", "CLibPQ"]
         ),
+        // The serving engine: a versioned model store (and, in time, pipeline stages).
+        .target(
+            name: "RecEngine",
+            dependencies: ["RecKernels", "RecModels", "RecText"]
+        ),
         .executableTarget(
             name: "recommender",
             dependencies: [
@@ -84,6 +90,10 @@ let package = Package(
         .testTarget(
             name: "RecModelsTests",
             dependencies: ["RecModels", "RecKernels"]
+        ),
+        .testTarget(
+            name: "RecEngineTests",
+            dependencies: ["RecEngine", "RecKernels", "RecModels", "RecText"]
         ),
         .testTarget(
             name: "RecommenderCLITests",
