@@ -12,7 +12,7 @@ let als: FactorModel = {
     var trainer = ImplicitALS(); trainer.factors = 8; trainer.iterations = 8; trainer.alpha = 5; trainer.regularization = 0.1
     return try! trainer.fit(catalog)
 }()
-let popularity = try! PopularityModel(catalog)
+let servedPopularity = try! PopularityModel(catalog)
 let knn = try! ItemKNNModel(catalog, neighbours: 20)
 let documents = try! TextIndex(documents: [
     TextDocument(id: "d1", text: "space ships travel between distant stars"),
@@ -23,7 +23,7 @@ let documents = try! TextIndex(documents: [
 func servedModels() -> ModelManager {
     let manager = ModelManager()
     manager.install(.recommender(als), as: "als", version: 1)
-    manager.install(.recommender(popularity), as: "pop", version: 1)
+    manager.install(.recommender(servedPopularity), as: "pop", version: 1)
     manager.install(.recommender(knn), as: "knn", version: 1)
     manager.install(.text(documents), as: "docs", version: 1)
     return manager
@@ -110,7 +110,7 @@ struct StageTests {
         #expect(diverse.map(\.item) == ["p", "r", "q"])
         var short: [(item: String, score: Float)] = [("i5", 1)]
         try PopularityFallback(model: "pop").process(&short, request: request, k: 4, models: models)
-        let popular = try popularity.recommend(users: [0], k: 10, excludeSeen: false, filter: nil)[0].map { catalog.items[$0.id] }
+        let popular = try servedPopularity.recommend(users: [0], k: 10, excludeSeen: false, filter: nil)[0].map { catalog.items[$0.id] }
         #expect(short.count == 4 && short[0].item == "i5")
         #expect(short.dropFirst().map(\.item) == Array(popular.filter { $0 != "i5" && $0 != "h" && $0 != "e" }.prefix(3)))
     }

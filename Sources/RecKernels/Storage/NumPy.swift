@@ -145,14 +145,18 @@ public enum NumPyError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 }
 
-/// Atomic whole-file writes: temporary file, fsync, rename, fsync of the directory.
-enum AtomicFile {
-    static func write(_ bytes: [UInt8], to path: String) throws {
+/// Atomic whole-file writes: temporary file, fsync, rename, fsync of the directory. Readers
+/// see the old file or the new one, never a partial one; on failure the temporary file is
+/// removed and the destination is untouched.
+public enum AtomicFile {
+    /// Writes `bytes` to `path` atomically. - Throws: ``SystemCallError``.
+    public static func write(_ bytes: [UInt8], to path: String) throws {
         try write(to: path) { emit in try bytes.withUnsafeBytes(emit) }
     }
 
-    /// Calls `produce` with a function that appends bytes to the temporary file.
-    static func write(to path: String, _ produce: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+    /// Calls `produce` with a function that appends bytes to the temporary file, then moves it
+    /// to `path` atomically. - Throws: ``SystemCallError``, or what `produce` throws.
+    public static func write(to path: String, _ produce: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
         let temporary = "\(path).tmp-\(SystemCalls.processID)-\(UInt32.random(in: 0 ... .max))"
         let descriptor = try SystemCalls.createExclusive(temporary)
         var renamed = false
