@@ -62,6 +62,7 @@ let package = Package(
                 "RecKernels",
                 "RecModels",
                 "RecText",
+                "RecEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
