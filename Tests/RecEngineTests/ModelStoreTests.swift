@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import RecEngine
+@testable import RecEngine
 import RecKernels
 import RecModels
 import RecText
@@ -24,15 +24,9 @@ func removeTree(_ store: ModelStore) {
     _ = system("rm -rf '\(parent)'")
 }
 
+/// The names in `directory`, or none when it cannot be read.
 func entries(_ directory: String) -> [String] {
-    guard let stream = opendir(directory) else { return [] }
-    defer { closedir(stream) }
-    var names: [String] = []
-    while let entry = readdir(stream) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-        if name != "." && name != ".." { names.append(name) }
-    }
-    return names.sorted()
+    (try? StoreFileSystem.entries(of: directory)) ?? []
 }
 
 func flipLastByte(of path: String) throws {

@@ -81,7 +81,7 @@ public struct ModelStore: Sendable {
         }
     }
 
-    /// Saves a text index as a new version of `name`; see ``add(_:name:fingerprint:activate:)-(some Recommender,_,_,_)``.
+    /// Saves a text index as a new version of `name`; otherwise as adding a ``Recommender``.
     public func add(_ index: TextIndex, name: String, fingerprint: String, activate: Bool = false) throws -> ModelVersion {
         try addVersion(name: name, fingerprint: fingerprint, activate: activate) { path in
             try StoredKinds.translatingErrors(path: path) { try index.save(to: path) }
@@ -91,7 +91,7 @@ public struct ModelStore: Sendable {
     /// Copies the model file at `path` in as a new version of `name`, after verifying it.
     ///
     /// - Throws: ``ModelStoreError/corrupt(path:reason:)`` or ``ModelStoreError/unsupportedKind(path:kind:)``
-    ///   naming `path` when the source fails a check; otherwise as ``add(_:name:fingerprint:activate:)-(some Recommender,_,_,_)``.
+    ///   naming `path` when the source fails a check; otherwise as adding a ``Recommender``.
     /// - Complexity: O(file size).
     public func importFile(_ path: String, name: String, fingerprint: String, activate: Bool = false) throws -> ModelVersion {
         try addVersion(name: name, fingerprint: fingerprint, activate: activate) { destination in

@@ -22,7 +22,7 @@ public struct ModelVersion: Sendable, Codable, Equatable {
     public let createdAt: Double
     /// The model file's size in bytes.
     public let bytes: Int
-    /// The training-data fingerprint given when adding (see ``RecModels/Interactions/fingerprint``).
+    /// The training-data fingerprint given when adding (see `Interactions.fingerprint`).
     public let fingerprint: String
 
     init(name: String, version: Int, path: String, kind: String, metadata: ModelMetadata?, createdAt: Double,
