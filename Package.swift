@@ -99,7 +99,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RecommenderCLITests",
-            dependencies: ["RecKernels", "recommender"]
+            dependencies: ["RecKernels", "RecModels", "recommender"]
         ),
     ],
     swiftLanguageModes: [.v6]

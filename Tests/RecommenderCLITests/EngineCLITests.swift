@@ -1,0 +1,49 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import RecModels
+import Testing
+
+@Suite("The engine from the command line")
+struct EngineCLITests {
+    @Test("models add, list, recommend, activate, roll back, prompt and batch scoring")
+    func storeWorkflow() throws {
+        let directory = "/tmp/cli-engine-\(getpid())"
+        mkdir(directory, 0o755)
+        defer { _ = run("rm -rf '\(directory)'") }
+        // A small interaction log written as a user would have it.
+        let log = Interactions.synthetic(users: 150, items: 80, interactions: 2500, seed: 4)
+        var csv = "user,item,value\n"
+        for e in 0 ..< log.count { csv += "\(log.users[Int(log.userIndices[e])]),\(log.items[Int(log.itemIndices[e])]),1\n" }
+        let file = fopen(directory + "/events.csv", "w")!
+        fputs(csv, file)
+        fclose(file)
+        let cli = "'\(binaries)/recommender'", store = "--store \(directory)/store"
+        let data = "--format csv --data \(directory)/events.csv --value-column value"
+
+        #expect(run("\(cli) models add \(store) \(data) --name home --model als --factors 8 --iterations 3 --activate").status == 0)
+        #expect(run("\(cli) models add \(store) \(data) --name home --model bpr --factors 8 --iterations 3").status == 0)
+        #expect(run("\(cli) models add \(store) \(data) --name pop --model popularity --activate").status == 0)
+        let listing = run("\(cli) models list \(store)")
+        #expect(listing.status == 0 && listing.output.contains("* v1  als") && listing.output.contains("  v2  bpr"), "\(listing.output)")
+
+        let user = log.users[0]
+        let first = run("\(cli) recommend \(store) --pipeline home --user \(user) -k 3")
+        #expect(first.status == 0 && first.output.contains("[home; models home v1]") && first.output.contains("similarity"), "\(first.output)")
+        #expect(first.output.split(separator: "\n").filter { $0.hasPrefix("1. ") || $0.hasPrefix("2. ") || $0.hasPrefix("3. ") }.count == 3)
+
+        #expect(run("\(cli) models activate \(store) home 2").output.contains("v2 is active"))
+        #expect(run("\(cli) recommend \(store) --pipeline home --user \(user) -k 3").output.contains("[home; models home v2]"))
+        #expect(run("\(cli) models rollback \(store) home").output.contains("rolled back to v1"))
+        let refused = run("\(cli) models delete \(store) home 1")
+        #expect(refused.status != 0 && refused.output.contains("active"), "\(refused.output)")
+
+        let prompt = run("printf '\(user)\\nitems: \(log.items[1]),\(log.items[2])\\n\\n' | \(cli) prompt \(store) --pipeline home -k 2")
+        #expect(prompt.status == 0 && prompt.output.components(separatedBy: "[home; models home v1]").count == 3, "\(prompt.output)")
+
+        let batch = run("\(cli) batch \(store) --model home -k 4 -o \(directory)/all.csv")
+        #expect(batch.status == 0, "\(batch.output)")
+        let lines = run("cat \(directory)/all.csv").output.split(separator: "\n")
+        #expect(lines.first == "user,rank,item,score" && lines.count == 1 + 150 * 4)
+    }
+}
