@@ -74,7 +74,6 @@ let package = Package(
                 "RecKernels",
                 "RecModels",
                 "RecText",
-                "RecEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/RecBench"

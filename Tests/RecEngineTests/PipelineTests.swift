@@ -128,7 +128,25 @@ struct StageTests {
         let cold = try pipeline.run(input: "stranger", models: manager)
         #expect(cold.items.count == 5 && cold.notes.contains { $0.contains("cold user") })
         #expect(pipeline.latencies.current["total"]?.count == 2)
+        let exposition = pipeline.latencies.prometheusText(pipeline: "home")
+        #expect(exposition.contains("recommender_stage_latency_microseconds_count{pipeline=\"home\",stage=\"similarity\"} 2"))
+        #expect(exposition.split(separator: "\n").filter { $0.contains("quantile=") }.count == 3 * (Pipeline.stages.count + 1))
         #expect(throws: PipelineError.badRequest("k must be at least 1, got 0")) { try pipeline.run(input: "u1,0", models: manager) }
+    }
+}
+
+@Suite("Latency histograms")
+struct HistogramTests {
+    @Test("percentiles land within a bucket (~9%) of the true values")
+    func percentiles() {
+        var histogram = LatencyHistogram()
+        for microseconds in 1 ... 1000 { histogram.record(microseconds: Double(microseconds)) }
+        #expect(histogram.count == 1000 && histogram.mean == 500.5)
+        for (p, truth) in [(50.0, 500.0), (90.0, 900.0), (99.0, 990.0)] {
+            let estimate = histogram.percentile(p)
+            #expect(estimate >= truth && estimate <= truth * 1.1, "p\(p): \(estimate)")
+        }
+        #expect(LatencyHistogram().percentile(50) == 0)
     }
 }
 

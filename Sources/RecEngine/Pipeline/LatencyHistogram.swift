@@ -47,6 +47,23 @@ public final class StageLatencies: Sendable {
 
     /// Stage name → histogram, as of now.
     public var current: [String: LatencyHistogram] { histograms.withLock { $0 } }
+
+    /// The histograms in Prometheus' text exposition format, as a summary per stage
+    /// (`recommender_stage_latency_microseconds{pipeline, stage, quantile}` for p50, p90 and
+    /// p99, with `_sum` and `_count`), for a metrics endpoint or a scrape file.
+    public func prometheusText(pipeline: String) -> String {
+        var lines = ["# HELP recommender_stage_latency_microseconds Latency of each pipeline stage.",
+                     "# TYPE recommender_stage_latency_microseconds summary"]
+        for (stage, histogram) in current.sorted(by: { $0.key < $1.key }) {
+            let labels = "pipeline=\"\(pipeline)\",stage=\"\(stage)\""
+            for quantile in [0.5, 0.9, 0.99] {
+                lines.append("recommender_stage_latency_microseconds{\(labels),quantile=\"\(quantile)\"} \(histogram.percentile(quantile * 100))")
+            }
+            lines.append("recommender_stage_latency_microseconds_sum{\(labels)} \(histogram.totalMicroseconds)")
+            lines.append("recommender_stage_latency_microseconds_count{\(labels)} \(histogram.count)")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
 }
 
 #if canImport(Glibc)

@@ -2,13 +2,16 @@ import ArgumentParser
 import RecEngine
 import RecKernels
 import RecModels
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A pipeline end to end and per stage for a named configuration, with a hardware-sizing
 /// summary: requests/s per core at a p99 target, and memory per million items.
-struct PipelineBench: ParsableCommand {
+struct Benchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "pipeline",
-        abstract: "Throughput and per-stage p50/p99 of a recommendation pipeline; requests/s per core and memory per million items.")
+                abstract: "Throughput and per-stage p50/p99 of a recommendation pipeline; requests/s per core and memory per million items.")
 
     @Option(help: "Catalog items.") var items = 100_000
     @Option(help: "Users (with training histories).") var users = 20_000
@@ -18,6 +21,7 @@ struct PipelineBench: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Concurrent clients to run with.") var clients: [Int] = [1, 2]
     @Option(help: "Requests per client.") var requests = 2000
     @Option(help: "p99 target for the sizing summary, milliseconds.") var p99Target = 10.0
+    @Option(help: "Also write the per-stage latencies in Prometheus text format to this file.") var prometheus: String?
 
     func run() throws {
         let clock = ContinuousClock()
@@ -29,7 +33,7 @@ struct PipelineBench: ParsableCommand {
         als.iterations = 2
         let model = try als.fit(catalog)
         let popularity = try PopularityModel(catalog)
-        print("configuration: \(items) items × \(dimensions) dims, \(users) users, \(catalog.history.nonzeroCount) interactions, top-\(k) (set-up \(fixed(elapsed(since: start), 1)) s)")
+        print("configuration: \(items) items × \(dimensions) dims, \(users) users, \(catalog.history.nonzeroCount) interactions, top-\(k) (set-up \(fixed(seconds(since: start), 1)) s)")
         let manager = ModelManager()
         manager.install(.recommender(model), as: "als", version: 1)
         manager.install(.recommender(popularity), as: "pop", version: 1)
@@ -50,7 +54,7 @@ struct PipelineBench: ParsableCommand {
                                     threadsPerRequest: clientCount > 1 ? 1 : nil)
             start = clock.now
             let failures = runClients(clientCount, pipeline: pipeline, manager: manager, requests: requestsToRun)
-            let wall = elapsed(since: start)
+            let wall = seconds(since: start)
             let throughput = Double(clientCount * requests) / wall
             let stages = pipeline.latencies.current
             for stage in Pipeline.stages + ["total"] {
@@ -60,6 +64,10 @@ struct PipelineBench: ParsableCommand {
                        pad(fixed(histogram.percentile(99), 0), 10)].joined())
             }
             if failures > 0 { print("  \(failures) requests failed") }
+            if let prometheus, clientCount == clients.last, let file = fopen(prometheus, "w") {
+                fputs(pipeline.latencies.prometheusText(pipeline: "home"), file)
+                fclose(file)
+            }
             sizing.append((clientCount, throughput / Double(min(clientCount, FlatIndex.defaultThreads)), (stages["total"]?.percentile(99) ?? 0) / 1000))
         }
         let bytesPerItem = Double(dimensions * 4 + 8)  // the item vector, plus its id map entry and popularity
@@ -92,4 +100,3 @@ struct SendablePointer: @unchecked Sendable {
 }
 
 
-import Dispatch
