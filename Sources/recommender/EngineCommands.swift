@@ -46,15 +46,35 @@ struct Models: ParsableCommand {
         @Option(help: "Model store directory.") var store = "models"
         @Option(help: "The model's name in the store.") var name: String
         @Flag(help: "Make the new version the active one.") var activate = false
+        @Option(help: "Hold out this fraction per user, train on the rest, and record the test metrics with the version.")
+        var holdout: Double?
+        @Option(name: .shortAndLong, help: "Cut-off for the recorded ranking metrics.") var k = 10
 
         func run() throws {
             guard let path = data.data else { throw ValidationError("give --data") }
             var log = Interactions()
             _ = try log.load(path, format: try data.interactionFormat, onMalformed: data.skipMalformed ? .skip : .fail)
             let kept = data.keep(log)
-            let model = try options.train(try ModelCatalog(training: kept), progress: progressPrinter(label: options.model))
-            let version = try ModelStore(directory: store).add(model, name: name, fingerprint: kept.fingerprint, activate: activate)
-            print("added \(name) v\(version.version) (\(version.kind))\(activate ? ", active" : "")")
+            var training = kept, metrics: [String: Double] = [:]
+            var test: Interactions? = nil
+            if let holdout {
+                guard holdout > 0 && holdout < 1 else { throw ValidationError("--holdout must be between 0 and 1") }
+                let split = kept.randomHoldout(testFraction: holdout, seed: options.seed)
+                (training, test) = (split.train, split.test)
+            }
+            let model = try options.train(try ModelCatalog(training: training), progress: progressPrinter(label: options.model))
+            if let test {
+                if options.isRatingModel, let factors = model as? FactorModel {
+                    let rating = try Evaluation.rating(factors, test: test)
+                    metrics = ["RMSE": rating.rmse, "MAE": rating.mae]
+                } else {
+                    metrics = Dictionary(uniqueKeysWithValues: try Evaluation.ranking(model, test: test, k: k).named)
+                }
+            }
+            let version = try ModelStore(directory: store).add(model, name: name, fingerprint: training.fingerprint, metrics: metrics,
+                                                               activate: activate)
+            print("added \(name) v\(version.version) (\(version.kind))\(activate ? ", active" : "")"
+                  + metrics.sorted { $0.key < $1.key }.map { "  \($0.key) \(fixed($0.value, 4))" }.joined())
         }
     }
 

@@ -22,10 +22,12 @@ struct EngineCLITests {
         let data = "--format csv --data \(directory)/events.csv --value-column value"
 
         #expect(run("\(cli) models add \(store) \(data) --name home --model als --factors 8 --iterations 3 --activate").status == 0)
-        #expect(run("\(cli) models add \(store) \(data) --name home --model bpr --factors 8 --iterations 3").status == 0)
+        let evaluated = run("\(cli) models add \(store) \(data) --name home --model bpr --factors 8 --iterations 3 --holdout 0.2")
+        #expect(evaluated.status == 0 && evaluated.output.contains("NDCG@10"), "\(evaluated.output)")
         #expect(run("\(cli) models add \(store) \(data) --name pop --model popularity --activate").status == 0)
         let listing = run("\(cli) models list \(store)")
         #expect(listing.status == 0 && listing.output.contains("* v1  als") && listing.output.contains("  v2  bpr"), "\(listing.output)")
+        #expect(listing.output.split(separator: "\n").first { $0.contains("v2  bpr") }?.contains("NDCG@10") == true, "\(listing.output)")
 
         let user = log.users[0]
         let first = run("\(cli) recommend \(store) --pipeline home --user \(user) -k 3")

@@ -75,9 +75,10 @@ public struct ModelStore: Sendable {
     ///   for a model kind the store cannot load back, ``ModelStoreError/unreadableState(path:reason:)``,
     ///   ``ModelStoreError/fileSystem(operation:path:reason:)``. Nothing is recorded on failure.
     /// - Complexity: O(file size): the file is written, then read back and verified.
-    public func add(_ model: some Recommender, name: String, fingerprint: String, activate: Bool = false) throws -> ModelVersion {
+    public func add(_ model: some Recommender, name: String, fingerprint: String, metrics: [String: Double] = [:],
+                    activate: Bool = false) throws -> ModelVersion {
         try addVersion(name: name, fingerprint: fingerprint, activate: activate) { path in
-            try StoredKinds.translatingErrors(path: path) { try model.save(to: path) }
+            try StoredKinds.translatingErrors(path: path) { try model.save(to: path, metrics: metrics) }
         }
     }
 

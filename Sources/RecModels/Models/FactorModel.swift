@@ -222,9 +222,9 @@ public struct FactorModel: Recommender {
 
     static let kinds: Set<String> = ["als", "als-explicit", "bpr", "biased-mf"]
 
-    public func save(to path: String) throws {
+    public func save(to path: String, metrics: [String: Double]) throws {
         var writer = ModelFileWriter()
-        writer.metadata = try ModelMetadata(kind: kind, parameters: parameters, catalog: catalog).encoded()
+        writer.metadata = try ModelMetadata(kind: kind, parameters: parameters, catalog: catalog, metrics: metrics).encoded()
         try catalog.write(to: &writer)
         try writer.add(userFactors, named: "userFactors")
         try writer.add(itemFactors, named: "itemFactors")

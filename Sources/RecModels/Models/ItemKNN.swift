@@ -81,10 +81,10 @@ public struct ItemKNNModel: Recommender {
         return try itemVectors.similar(toDocument: item, k: k)
     }
 
-    public func save(to path: String) throws {
+    public func save(to path: String, metrics: [String: Double]) throws {
         var writer = ModelFileWriter()
         let parameters = ["neighbours": Double(neighbours), "weighting": Double(ImplicitALS.Weighting.allCases.firstIndex(of: weighting)!)]
-        writer.metadata = try ModelMetadata(kind: kind, parameters: parameters, catalog: catalog).encoded()
+        writer.metadata = try ModelMetadata(kind: kind, parameters: parameters, catalog: catalog, metrics: metrics).encoded()
         try catalog.write(to: &writer)
         try writer.add(similarities.rowOffsets.map(Int64.init), named: "similarity.offsets")
         try writer.add(similarities.columnIndices, named: "similarity.items")

@@ -44,9 +44,9 @@ public struct PopularityModel: Recommender {
         return try ranking.search([1], k: k, excluding: [item])
     }
 
-    public func save(to path: String) throws {
+    public func save(to path: String, metrics: [String: Double]) throws {
         var writer = ModelFileWriter()
-        writer.metadata = try ModelMetadata(kind: kind, parameters: [:], catalog: catalog).encoded()
+        writer.metadata = try ModelMetadata(kind: kind, parameters: [:], catalog: catalog, metrics: metrics).encoded()
         try catalog.write(to: &writer)
         try writer.add(EmbeddingTable(rows: counts.count, dimensions: 1, values: counts), named: "counts")
         try writer.write(to: path)

@@ -31,8 +31,14 @@ public protocol Recommender: Sendable {
     /// The `k` items most similar to `item`, itself excluded.
     func similarItems(to item: Int, k: Int) throws -> [ScoredItem]
 
+    /// Writes the model to a model file, atomically, with evaluation `metrics` (name → value)
+    /// recorded in its metadata.
+    func save(to path: String, metrics: [String: Double]) throws
+}
+
+extension Recommender {
     /// Writes the model to a model file, atomically.
-    func save(to path: String) throws
+    public func save(to path: String) throws { try save(to: path, metrics: [:]) }
 }
 
 /// Why a model call was refused.
