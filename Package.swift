@@ -5,7 +5,7 @@ import PackageDescription
 
 let package = Package(
     name: "recommender",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .library(name: "RecKernels", targets: ["RecKernels"]),
         .library(name: "RecModels", targets: ["RecModels"]),
