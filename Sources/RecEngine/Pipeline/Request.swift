@@ -88,6 +88,11 @@ public struct Candidates: Sendable {
         self.version = version
         self.items = items
     }
+
+    /// Candidates from a model's recommendations.
+    public init(model: String, version: Int?, found: [Recommendation]) {
+        self.init(model: model, version: version, items: found.map { ($0.item, $0.score) })
+    }
 }
 
 /// One item of the final answer.

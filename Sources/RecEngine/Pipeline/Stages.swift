@@ -183,8 +183,7 @@ public struct UserFactorsSource: SimilaritySource {
     public func candidates(for request: PreparedRequest, count: Int, models: ModelSnapshots) throws -> Candidates {
         let snapshot = try models.snapshot(model)
         guard let user = request.request.user, request.history.isEmpty else { return Candidates(model: model, version: snapshot.version, items: []) }
-        let found = try models.recommender(model).recommend(user: user, k: count)
-        return Candidates(model: model, version: snapshot.version, items: found.map { ($0.item, $0.score) })
+        return Candidates(model: model, version: snapshot.version, found: try models.recommender(model).recommend(user: user, k: count))
     }
 }
 
@@ -203,8 +202,7 @@ public struct FoldInSource: SimilaritySource {
             history = zip(items, weights).map { (recommender.catalog.items[Int($0.0)], $0.1) } + history
         }
         guard !history.isEmpty else { return Candidates(model: model, version: snapshot.version, items: []) }
-        let found = try recommender.recommend(history: history, k: count)
-        return Candidates(model: model, version: snapshot.version, items: found.map { ($0.item, $0.score) })
+        return Candidates(model: model, version: snapshot.version, found: try recommender.recommend(history: history, k: count))
     }
 }
 
