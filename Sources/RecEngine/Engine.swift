@@ -8,7 +8,9 @@ import RecText
 /// flight finish on the version they started with, and a corrupt or truncated file is refused
 /// while the active version keeps serving.
 public final class Engine: Sendable {
+    /// The store the served models were loaded from.
     public let store: ModelStore
+    /// The models being served, one per store model (its active version).
     public let models: ModelManager
     /// Pipelines by name.
     public let pipelines: [String: Pipeline]

@@ -4,10 +4,14 @@ import RecModels
 
 /// One document: a unique id, its text, and an optional label to show (a title).
 public struct TextDocument: Sendable, Equatable, Codable {
+    /// The document's id, unique within a collection.
     public var id: String
+    /// The text that is indexed.
     public var text: String
+    /// A label to show with results (a title); nil for none.
     public var label: String?
 
+    /// A document with `id`, `text` and an optional `label`.
     public init(id: String, text: String, label: String? = nil) {
         self.id = id
         self.text = text

@@ -40,6 +40,7 @@ public struct TextIndexOptions: Sendable, Equatable {
     /// Worker threads for SVD and word2vec.
     public var threads = FlatIndex.defaultThreads
 
+    /// TF-IDF only, with the default options.
     public init() {}
 }
 

@@ -38,6 +38,8 @@ public struct AnalyzerOptions: Codable, Sendable, Equatable {
     /// Longest n-gram (in words) to count.
     public var maximumNgram = 1
 
+    /// Options with scikit-learn's defaults: lowercase, no stop words, unigrams. `ngrams` gives
+    /// the shortest and longest n-gram, in words.
     public init(lowercase: Bool = true, englishStopWords: Bool = false, stopWords: [String] = [],
                 ngrams: ClosedRange<Int> = 1 ... 1) {
         self.lowercase = lowercase

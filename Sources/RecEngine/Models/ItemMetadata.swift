@@ -29,7 +29,10 @@ public struct ItemMetadata: Sendable {
         self.categoryColumn = categoryColumn
     }
 
+    /// The fields of `item` (column name → value, the id column left out); nil for an unknown item.
     public func fields(of item: String) -> [String: String]? { rows[item] }
 
+    /// The category of `item`; nil when there is no category column, the item is unknown, or its
+    /// row lacks the field.
     public func category(of item: String) -> String? { categoryColumn.flatMap { rows[item]?[$0] } }
 }

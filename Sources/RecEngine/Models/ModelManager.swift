@@ -4,7 +4,9 @@ import Synchronization
 
 /// A model as one request sees it: the loaded model and the store version it came from.
 public struct ModelSnapshot: Sendable {
+    /// The name the model is served under.
     public let name: String
+    /// The model itself.
     public let model: LoadedModel
     /// The store version; nil for a model registered directly.
     public let version: Int?
@@ -15,6 +17,9 @@ public struct ModelSnapshot: Sendable {
 public struct ModelSnapshots: Sendable {
     let models: [String: ModelSnapshot]
 
+    /// The model served as `name` when the request started.
+    ///
+    /// - Throws: ``PipelineError/modelNotLoaded(_:)`` when no model has that name.
     public func snapshot(_ name: String) throws -> ModelSnapshot {
         guard let snapshot = models[name] else { throw PipelineError.modelNotLoaded(name) }
         return snapshot
@@ -50,6 +55,7 @@ public struct ModelSnapshots: Sendable {
 public final class ModelManager: Sendable {
     private let active = Mutex<[String: ModelSnapshot]>([:])
 
+    /// A manager serving no models.
     public init() {}
 
     /// Serves `model` as `name` from now on (adding or replacing it).

@@ -9,8 +9,11 @@ public struct LatencyHistogram: Sendable, Equatable {
     public private(set) var count = 0
     public private(set) var totalMicroseconds = 0.0
 
+    /// An empty histogram.
     public init() {}
 
+    /// Adds one observation of `microseconds`; values at or below 1 µs go to the first bucket,
+    /// values beyond the last bucket (about 70 s) to the last. - Complexity: O(1).
     public mutating func record(microseconds: Double) {
         let bucket = microseconds <= 1 ? 0 : min(Self.bucketCount - 1, Int((log2(microseconds) * Self.bucketsPerDoubling).rounded(.up)))
         counts[bucket] += 1
@@ -30,6 +33,7 @@ public struct LatencyHistogram: Sendable, Equatable {
         return exp2(Double(Self.bucketCount - 1) / Self.bucketsPerDoubling)
     }
 
+    /// The exact mean of the recorded values, in microseconds; 0 when empty.
     public var mean: Double { count == 0 ? 0 : totalMicroseconds / Double(count) }
 }
 
@@ -37,6 +41,7 @@ public struct LatencyHistogram: Sendable, Equatable {
 public final class StageLatencies: Sendable {
     private let histograms = Mutex<[String: LatencyHistogram]>([:])
 
+    /// Histograms with nothing recorded.
     public init() {}
 
     func record(_ timings: [String: Double]) {

@@ -11,12 +11,19 @@ public struct Pipeline: Sendable {
     /// The stages in request order, as timing keys.
     public static let stages = ["transform", "preprocess", "similarity", "scoring", "postprocess", "results"]
 
+    /// The pipeline's name, as settings and requests refer to it.
     public let name: String
+    /// Stage 1: turns raw input into a request (used by ``run(input:models:)`` only).
     public let transformer: any RepresentationTransformer
+    /// Stage 2, in order: each edits the prepared request.
     public let preprocessors: [any PreProcessor]
+    /// Stage 3: every source is asked for candidates, in order.
     public let sources: [any SimilaritySource]
+    /// Stage 4: merges the sources' candidates into one ranked list.
     public let combiner: any ScoreCombiner
+    /// Stage 5, in order: each edits the ranked list.
     public let postprocessors: [any PostProcessor]
+    /// Stage 6: turns the final ranked list into at most k response items.
     public let formatter: any ResultFormatter
     /// Results per request unless the request says otherwise.
     public let k: Int
@@ -28,6 +35,8 @@ public struct Pipeline: Sendable {
     /// Per-stage latency histograms over every run.
     public let latencies = StageLatencies()
 
+    /// A pipeline of the given stages. Without `candidates`, each source returns 5 × `k`
+    /// candidates; a value below `k` is raised to `k`.
     public init(name: String, transformer: any RepresentationTransformer = JSONRequestTransformer(),
                 preprocessors: [any PreProcessor] = [], sources: [any SimilaritySource], combiner: any ScoreCombiner = FirstAvailable(),
                 postprocessors: [any PostProcessor] = [], formatter: any ResultFormatter = ScoredResults(), k: Int = 10,

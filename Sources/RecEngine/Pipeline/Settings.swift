@@ -5,11 +5,14 @@ import RecText
 
 /// A settings file that makes no sense: which file, which key, what is wrong.
 public struct SettingsError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The settings file's path.
     public let file: String
     /// The key path, e.g. `pipelines.home.similarity[1].model`.
     public let key: String
+    /// What is wrong with the value at ``key``.
     public let problem: String
 
+    /// An error about `key` in `file`.
     public init(file: String, key: String, problem: String) {
         self.file = file
         self.key = key

@@ -45,6 +45,7 @@ public protocol ResultFormatter: Sendable {
 
 /// A JSON ``RecommendationRequest`` body.
 public struct JSONRequestTransformer: RepresentationTransformer {
+    /// A JSON request transformer.
     public init() {}
     public func transform(_ input: String) throws -> RecommendationRequest {
         do { return try JSONDecoder().decode(RecommendationRequest.self, from: Data(input.utf8)) } catch {
@@ -55,6 +56,7 @@ public struct JSONRequestTransformer: RepresentationTransformer {
 
 /// A CSV row `user[,k]`: batch jobs feeding user ids.
 public struct CSVRowTransformer: RepresentationTransformer {
+    /// A CSV row transformer.
     public init() {}
     public func transform(_ input: String) throws -> RecommendationRequest {
         let fields = input.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmingSpaces }
@@ -72,6 +74,7 @@ public struct CSVRowTransformer: RepresentationTransformer {
 
 /// The input is the text to search with.
 public struct RawTextTransformer: RepresentationTransformer {
+    /// A raw text transformer.
     public init() {}
     public func transform(_ input: String) throws -> RecommendationRequest {
         guard !input.trimmingSpaces.isEmpty else { throw PipelineError.badRequest("empty text") }
@@ -81,6 +84,7 @@ public struct RawTextTransformer: RepresentationTransformer {
 
 /// A JSON array of a user's recent ``Event``s (the streaming mode's input).
 public struct RecentEventsTransformer: RepresentationTransformer {
+    /// A recent-events transformer.
     public init() {}
     public func transform(_ input: String) throws -> RecommendationRequest {
         do { return RecommendationRequest(history: try JSONDecoder().decode([Event].self, from: Data(input.utf8))) } catch {
@@ -94,7 +98,9 @@ public struct RecentEventsTransformer: RepresentationTransformer {
 /// Resolves ids against a model's catalog: unknown history and seed items are dropped (and
 /// noted), an unknown user is treated as a cold user (noted).
 public struct IDMapping: PreProcessor {
+    /// The recommender whose catalog ids are resolved against.
     public let model: String
+    /// Resolves ids against `model`'s catalog.
     public init(model: String) { self.model = model }
 
     public func process(_ request: inout PreparedRequest, models: ModelSnapshots) throws {
@@ -118,7 +124,9 @@ public struct IDMapping: PreProcessor {
 
 /// Collapses whitespace, drops control characters and caps the length of a text query.
 public struct TextCleaning: PreProcessor {
+    /// Longest text kept, in characters; the rest is cut.
     public let maximumCharacters: Int
+    /// Cleans text queries, keeping at most `maximumCharacters` (10,000 by default).
     public init(maximumCharacters: Int = 10_000) { self.maximumCharacters = maximumCharacters }
 
     public func process(_ request: inout PreparedRequest, models: ModelSnapshots) throws {
@@ -130,7 +138,9 @@ public struct TextCleaning: PreProcessor {
 
 /// Keeps the latest `maximumEvents` events of the history.
 public struct HistoryTruncation: PreProcessor {
+    /// Most events kept; older ones are dropped.
     public let maximumEvents: Int
+    /// Keeps the latest `maximumEvents` events.
     public init(maximumEvents: Int) { self.maximumEvents = maximumEvents }
 
     public func process(_ request: inout PreparedRequest, models: ModelSnapshots) throws {
@@ -144,8 +154,11 @@ public struct HistoryTruncation: PreProcessor {
 /// Multiplies each event's strength by its type's weight (e.g. view 1, cart 3, buy 5);
 /// types not listed get `defaultWeight`.
 public struct EventTypeWeighting: PreProcessor {
+    /// Event type → weight multiplier.
     public let weights: [String: Float]
+    /// The multiplier for event types not in ``weights``.
     public let defaultWeight: Float
+    /// Weights events by type; unlisted types get `defaultWeight` (1 by default).
     public init(weights: [String: Float], defaultWeight: Float = 1) {
         self.weights = weights
         self.defaultWeight = defaultWeight
@@ -160,7 +173,9 @@ public struct EventTypeWeighting: PreProcessor {
 
 /// Exponential time decay: an event `halfLife` seconds older than the newest counts half.
 public struct TimeDecay: PreProcessor {
+    /// Seconds after which an event's weight halves, relative to the newest event with a timestamp.
     public let halfLife: Double
+    /// Decays events with a half-life of `halfLife` seconds.
     public init(halfLife: Double) { self.halfLife = halfLife }
 
     public func process(_ request: inout PreparedRequest, models: ModelSnapshots) throws {
@@ -177,7 +192,9 @@ public struct TimeDecay: PreProcessor {
 
 /// A known user's trained vector against the catalog.
 public struct UserFactorsSource: SimilaritySource {
+    /// The recommender to ask.
     public let model: String
+    /// Answers known users from `model`.
     public init(model: String) { self.model = model }
 
     public func candidates(for request: PreparedRequest, count: Int, models: ModelSnapshots) throws -> Candidates {
@@ -190,7 +207,9 @@ public struct UserFactorsSource: SimilaritySource {
 /// The request's history folded into the model on the fly (a new user, or fresh events), added
 /// to the user's training history when the user is known.
 public struct FoldInSource: SimilaritySource {
+    /// The recommender to fold the history into.
     public let model: String
+    /// Folds histories into `model`.
     public init(model: String) { self.model = model }
 
     public func candidates(for request: PreparedRequest, count: Int, models: ModelSnapshots) throws -> Candidates {
@@ -208,7 +227,9 @@ public struct FoldInSource: SimilaritySource {
 
 /// Items similar to the request's seed items (or, without seeds, to its history), summed.
 public struct ItemToItemSource: SimilaritySource {
+    /// The recommender to ask for similar items.
     public let model: String
+    /// Finds items similar to the seeds in `model`.
     public init(model: String) { self.model = model }
 
     public func candidates(for request: PreparedRequest, count: Int, models: ModelSnapshots) throws -> Candidates {
@@ -226,8 +247,11 @@ public struct ItemToItemSource: SimilaritySource {
 
 /// A text query against a text index (TF-IDF, LSI or word2vec document vectors).
 public struct TextQuerySource: SimilaritySource {
+    /// The text index to query.
     public let model: String
+    /// Which of the index's vectors answer the query.
     public let representation: TextRepresentation
+    /// Queries text index `model` by `representation` (TF-IDF by default).
     public init(model: String, representation: TextRepresentation = .tfidf) {
         self.model = model
         self.representation = representation
@@ -245,6 +269,7 @@ public struct TextQuerySource: SimilaritySource {
 
 /// The first source that produced candidates, scores as they are: a fallback chain.
 public struct FirstAvailable: ScoreCombiner {
+    /// A first-available combiner.
     public init() {}
     public func combine(_ sources: [Candidates]) -> [(item: String, score: Float)] {
         sources.first { !$0.items.isEmpty }?.items ?? []
@@ -254,7 +279,10 @@ public struct FirstAvailable: ScoreCombiner {
 /// A weighted sum of the sources' scores, each min–max normalized to [0, 1] first so models
 /// on different scales blend meaningfully; an item a source did not return gets 0 from it.
 public struct WeightedBlend: ScoreCombiner {
+    /// One weight per source, in the pipeline's source order; sources beyond the last weight are
+    /// ignored.
     public let weights: [Float]
+    /// Blends the sources with `weights`.
     public init(weights: [Float]) { self.weights = weights }
 
     public func combine(_ sources: [Candidates]) -> [(item: String, score: Float)] {
@@ -274,6 +302,8 @@ public struct WeightedBlend: ScoreCombiner {
 public struct ExcludeSeen: PostProcessor {
     /// The model whose training history counts as seen; nil: the request's own only.
     public let model: String?
+    /// Leaves out the request's exclusions and history and, with `model`, the user's training
+    /// items in that model.
     public init(model: String? = nil) { self.model = model }
 
     public func process(_ items: inout [(item: String, score: Float)], request: PreparedRequest, k: Int, models: ModelSnapshots) throws {
@@ -290,8 +320,11 @@ public struct ExcludeSeen: PostProcessor {
 
 /// Keeps only allowed items (when an allow list is given) and drops denied ones.
 public struct AllowDenyFilter: PostProcessor {
+    /// The only items that may be returned; nil allows every item.
     public let allow: Set<String>?
+    /// Items never returned.
     public let deny: Set<String>
+    /// A filter keeping `allow` (every item when nil) minus `deny`.
     public init(allow: Set<String>? = nil, deny: Set<String> = []) {
         self.allow = allow
         self.deny = deny
@@ -305,8 +338,11 @@ public struct AllowDenyFilter: PostProcessor {
 /// Diversity: at most `maximumPerCategory` items of one category in the top k; items further
 /// down move up to fill. Items without a category are not capped.
 public struct CategoryCap: PostProcessor {
+    /// Most items of one category kept ahead of the overflow.
     public let maximumPerCategory: Int
+    /// The item table that gives each item's category.
     public let catalog: ItemMetadata
+    /// Caps each category of `catalog` at `maximumPerCategory` items ahead of the rest.
     public init(maximumPerCategory: Int, catalog: ItemMetadata) {
         self.maximumPerCategory = maximumPerCategory
         self.catalog = catalog
@@ -331,7 +367,9 @@ public struct CategoryCap: PostProcessor {
 /// Fills the list up to k with the most popular items not already in it or excluded: the
 /// answer for cold users and short lists.
 public struct PopularityFallback: PostProcessor {
+    /// The popularity model that ranks the filler items.
     public let model: String
+    /// Fills short lists from popularity model `model`.
     public init(model: String) { self.model = model }
 
     public func process(_ items: inout [(item: String, score: Float)], request: PreparedRequest, k: Int, models: ModelSnapshots) throws {
@@ -359,6 +397,7 @@ public struct PopularityFallback: PostProcessor {
 
 /// Ids and scores, best first.
 public struct ScoredResults: ResultFormatter {
+    /// An ids-and-scores formatter.
     public init() {}
     public func format(_ items: [(item: String, score: Float)], k: Int) -> [RecommendedItem] {
         items.prefix(k).map { RecommendedItem(item: $0.item, score: $0.score, metadata: nil) }
@@ -367,7 +406,9 @@ public struct ScoredResults: ResultFormatter {
 
 /// Ids, scores and each item's metadata from an item table.
 public struct ResultsWithMetadata: ResultFormatter {
+    /// The item table the metadata comes from.
     public let catalog: ItemMetadata
+    /// Attaches each item's fields from `catalog` (nil for items it does not list).
     public init(catalog: ItemMetadata) { self.catalog = catalog }
     public func format(_ items: [(item: String, score: Float)], k: Int) -> [RecommendedItem] {
         items.prefix(k).map { RecommendedItem(item: $0.item, score: $0.score, metadata: catalog.fields(of: $0.item)) }

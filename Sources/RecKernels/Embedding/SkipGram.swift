@@ -23,6 +23,7 @@ public struct SkipGramOptions: Sendable, Codable, Equatable {
     /// Seed of the initial vectors and of every worker's random stream.
     public var seed: UInt64 = 1
 
+    /// Options with gensim's `Word2Vec(sg=1)` defaults.
     public init() {}
 }
 

@@ -52,6 +52,8 @@ public struct ItemFilter: Sendable, Equatable {
     /// These items are never returned.
     public var denied: ItemBitset?
 
+    /// A filter from an allow set (nil: every item) and a deny set (nil: none); both must have the
+    /// catalog's item count as capacity.
     public init(allowed: ItemBitset? = nil, denied: ItemBitset? = nil) {
         self.allowed = allowed
         self.denied = denied

@@ -5,6 +5,7 @@ public struct ScoredItem: Sendable, Hashable, CustomStringConvertible {
     /// Inner product or cosine (higher is better), or squared Euclidean distance (lower is better).
     public let score: Float
 
+    /// Item `id` with `score`.
     public init(id: Int, score: Float) {
         self.id = id
         self.score = score

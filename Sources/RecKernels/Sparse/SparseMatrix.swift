@@ -5,11 +5,15 @@
 /// to the number of stored entries; within a row, column indices are strictly increasing (so
 /// unique) and below `columns`; every value is finite. Explicit zeros given as input are kept.
 public struct SparseMatrix: Sendable, Equatable {
+    /// Number of rows.
     public let rows: Int
+    /// Number of columns; every column index is below it.
     public let columns: Int
     /// Row r's entries are at `rowOffsets[r] ..< rowOffsets[r + 1]` of the two arrays below.
     public let rowOffsets: [Int]
+    /// The stored entries' column indices, row by row, ascending within a row.
     public let columnIndices: [Int32]
+    /// The stored entries' values, parallel to ``columnIndices``; all finite.
     public let values: [Float]
 
     /// What to do with several entries for the same (row, column).

@@ -118,9 +118,13 @@ public enum ModelFileVerification: Sendable {
 
 /// One section of an open ``ModelFile``.
 public struct ModelFileSection: Sendable, Equatable {
+    /// The section's name: 1 to 31 bytes of UTF-8, unique in the file.
     public let name: String
+    /// The type of its elements.
     public let elementType: ModelFileElementType
+    /// Number of rows.
     public let rows: Int
+    /// Elements per row (a float table's dimensions).
     public let columns: Int
     let offset: Int
     let length: Int
@@ -268,6 +272,7 @@ public struct ModelFileWriter {
     /// Metadata stored with the file (JSON by convention).
     public var metadata: [UInt8] = []
 
+    /// An empty file: no sections, no metadata.
     public init() {}
 
     /// Adds `table` as a float32 section.

@@ -8,14 +8,20 @@ public struct InteractionFormat: Sendable {
         case position(Int)
     }
 
+    /// The field separator; may be several characters (`::`).
     public var delimiter: String
+    /// Whether the first line names the columns (required for ``Column/name(_:)``).
     public var hasHeader: Bool
+    /// The user id's column.
     public var user: Column
+    /// The item id's column.
     public var item: Column
     /// The interaction's strength; every entry counts 1 when nil.
     public var value: Column?
+    /// The interaction's time (a number, rounded down to whole units); none recorded when nil.
     public var timestamp: Column?
 
+    /// A format of comma-separated fields with a header by default.
     public init(delimiter: String = ",", hasHeader: Bool = true, user: Column, item: Column,
                 value: Column? = nil, timestamp: Column? = nil) {
         self.delimiter = delimiter
@@ -44,7 +50,9 @@ public enum MalformedRecordPolicy: Sendable {
 
 /// What a load read and what it skipped.
 public struct LoadReport: Sendable, Equatable {
+    /// Records read into the interactions.
     public var loaded = 0
+    /// Malformed records skipped (only with ``MalformedRecordPolicy/skip``).
     public var skipped = 0
     /// The first skipped record's line and reason, to show the user.
     public var firstSkipped: (line: Int, reason: String)? = nil

@@ -7,6 +7,7 @@ public struct IDMap: Sendable, Equatable {
     public private(set) var ids: [String] = []
     private var indices: [String: Int32] = [:]
 
+    /// An empty map.
     public init() {}
 
     /// A map over `ids` in order.
@@ -52,15 +53,20 @@ public struct IDMap: Sendable, Equatable {
 /// `users` and `items`, which may hold ids with no entries here (a test split shares its
 /// training split's maps, so indices agree between them).
 public struct Interactions: Sendable {
+    /// The user ids that `userIndices` refer to.
     public var users: IDMap
+    /// The item ids that `itemIndices` refer to.
     public var items: IDMap
+    /// Each entry's user, as an index into ``users``.
     public var userIndices: [Int32] = []
+    /// Each entry's item, as an index into ``items``.
     public var itemIndices: [Int32] = []
     /// The interaction's strength: a rating, a count, 1 for a bare event.
     public var values: [Float] = []
     /// Seconds (or any increasing unit); empty when unknown.
     public var timestamps: [Int64] = []
 
+    /// No entries, over the given id maps (empty by default).
     public init(users: IDMap = IDMap(), items: IDMap = IDMap()) {
         self.users = users
         self.items = items
@@ -109,9 +115,12 @@ public struct Interactions: Sendable {
 
 /// A training set and the test set it is evaluated on, over the same id maps.
 public struct Split: Sendable {
+    /// The interactions to train on.
     public var train: Interactions
+    /// The held-out interactions to evaluate on.
     public var test: Interactions
 
+    /// A split of `train` and `test`, which should share id maps.
     public init(train: Interactions, test: Interactions) {
         self.train = train
         self.test = test

@@ -16,15 +16,23 @@ import RecKernels
 ///   every item);
 /// - **coverage** = |⋃ᵤ L| / number of items (catalog coverage).
 public struct RankingMetrics: Sendable, Equatable {
+    /// The list length K the metrics were computed at.
     public var k: Int
+    /// Number of test users averaged over (users with at least one test item).
     public var users: Int
+    /// Mean precision@K, in 0 ... 1.
     public var precision = 0.0
+    /// Mean recall@K, in 0 ... 1.
     public var recall = 0.0
+    /// Share of users with at least one hit in their top K.
     public var hitRate = 0.0
+    /// MAP@K, in 0 ... 1.
     public var meanAveragePrecision = 0.0
+    /// Mean NDCG@K with binary gains, in 0 ... 1.
     public var ndcg = 0.0
     /// nil unless requested.
     public var auc: Double? = nil
+    /// Share of the catalog that appears in at least one user's top K.
     public var coverage = 0.0
 
     /// Metric name → value, for tables and model metadata.
@@ -41,8 +49,11 @@ public struct RankingMetrics: Sendable, Equatable {
 /// with no training data gets the prediction the model gives it (for biased MF: the mean plus
 /// whatever bias is known).
 public struct RatingMetrics: Sendable, Equatable {
+    /// Root-mean-square error, in rating units.
     public var rmse: Double
+    /// Mean absolute error, in rating units.
     public var mae: Double
+    /// Number of test entries scored.
     public var count: Int
 }
 

@@ -18,7 +18,9 @@ public struct FactorModel: Recommender {
         case biasedMF(mean: Float, regularization: Float)
     }
 
+    /// The algorithm that trained the model, with what fold-in and rating prediction need of it.
     public let algorithm: Algorithm
+    /// The ids and training interactions.
     public let catalog: ModelCatalog
     /// users × (factors [+ 1]): the vectors items are ranked by.
     public let userFactors: EmbeddingTable
@@ -33,6 +35,7 @@ public struct FactorModel: Recommender {
     /// itemsᵀ·items, for implicit-ALS fold-in.
     private let itemGram: EmbeddingTable?
 
+    /// "als", "als-explicit", "bpr" or "biased-mf", by algorithm.
     public var kind: String {
         switch algorithm {
         case .implicitALS: "als"

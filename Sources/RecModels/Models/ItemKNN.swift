@@ -6,9 +6,11 @@ import RecKernels
 /// the user's history j. Scoring runs through the sparse inverted-index kernel, so an item no
 /// history item points to scores 0 and is not returned.
 public struct ItemKNNModel: Recommender {
+    /// The ids and training interactions.
     public let catalog: ModelCatalog
     /// Neighbours kept per item.
     public let neighbours: Int
+    /// How the history was re-weighted before similarities were computed.
     public let weighting: ImplicitALS.Weighting
     /// items × items: row j holds j's neighbours i with sim(j, i).
     public let similarities: SparseMatrix
@@ -19,6 +21,7 @@ public struct ItemKNNModel: Recommender {
     /// The history the model scores with (weighted as in training).
     private let weightedHistory: SparseMatrix
 
+    /// Always "item-knn".
     public var kind: String { "item-knn" }
 
     /// Computes every item's nearest neighbours.

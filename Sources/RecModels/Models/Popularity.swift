@@ -3,11 +3,13 @@ import RecKernels
 /// The popularity baseline: every user gets the items most users have interacted with, minus
 /// what the user already has. The fallback for cold users and the floor other models must beat.
 public struct PopularityModel: Recommender {
+    /// The ids and training interactions.
     public let catalog: ModelCatalog
     /// Distinct users per item.
     public let counts: [Float]
     private let ranking: FlatIndex
 
+    /// Always "popularity".
     public var kind: String { "popularity" }
 
     /// Counts distinct users per item in `catalog.history`.

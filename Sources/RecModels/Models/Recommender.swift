@@ -65,11 +65,16 @@ public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
 
 /// The ids and training interactions a model was trained on.
 public struct ModelCatalog: Sendable {
+    /// User ids, one per history row.
     public let users: IDMap
+    /// Item ids, one per history column.
     public let items: IDMap
     /// users × items training interactions (strengths or ratings).
     public let history: SparseMatrix
 
+    /// A catalog of `history` over the given id maps.
+    ///
+    /// - Throws: ``ModelError/invalidParameter(_:)`` when the history's shape is not users × items.
     public init(users: IDMap, items: IDMap, history: SparseMatrix) throws {
         guard history.rows == users.count, history.columns == items.count else {
             throw ModelError.invalidParameter("a \(history.rows) × \(history.columns) history for \(users.count) users and \(items.count) items")
@@ -144,18 +149,24 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
     /// Bumped when a model kind's sections change meaning.
     public static let currentFormat = 1
 
+    /// The model's algorithm, as ``Recommender/kind``.
     public var kind: String
+    /// The model-file format version the file was written in; only ``currentFormat`` is read.
     public var format: Int = ModelMetadata.currentFormat
     /// Hyper-parameters by name.
     public var parameters: [String: Double]
+    /// Number of users in the catalog.
     public var users: Int
+    /// Number of items in the catalog.
     public var items: Int
+    /// Number of stored training interactions.
     public var interactions: Int
     /// Seconds since 1970 when the model was trained.
     public var createdAt: Double
     /// Evaluation results recorded with the model, by metric name.
     public var metrics: [String: Double] = [:]
 
+    /// Metadata for a `kind` model trained on `catalog`, timestamped now.
     public init(kind: String, parameters: [String: Double], catalog: ModelCatalog, metrics: [String: Double] = [:]) {
         self.kind = kind
         self.parameters = parameters
@@ -189,10 +200,13 @@ public struct ModelMetadata: Codable, Sendable, Equatable {
 
 /// Progress of a training run, reported once per iteration.
 public struct TrainingProgress: Sendable {
+    /// The iteration just finished, from 1.
     public var iteration: Int
+    /// Iterations in the whole run.
     public var iterations: Int
     /// The loss or training metric the algorithm reports, and its name.
     public var value: Double
+    /// What ``value`` is ("loss", "train RMSE", "correct").
     public var valueName: String
     /// Seconds since training started.
     public var elapsed: Double

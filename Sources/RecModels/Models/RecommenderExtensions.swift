@@ -2,7 +2,9 @@ import RecKernels
 
 /// An item in a result, by external id.
 public struct Recommendation: Sendable, Hashable, CustomStringConvertible {
+    /// The item's external id.
     public let item: String
+    /// The model's score (higher is better); comparable only within one model.
     public let score: Float
 
     public var description: String { "\(item): \(score)" }

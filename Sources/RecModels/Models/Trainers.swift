@@ -12,15 +12,25 @@ public struct ImplicitALS: Sendable {
         case none, bm25, tfidf
     }
 
+    /// Latent dimensions per vector (implicit defaults to 100).
     public var factors = 64
+    /// ALS sweeps, each solving users then items (implicit's default).
     public var iterations = 15
+    /// Confidence scale α in 1 + α·r (implicit's default).
     public var alpha: Float = 1
+    /// L2 penalty λ on every vector (implicit's default).
     public var regularization: Float = 0.01
+    /// How each row is solved; 3 conjugate-gradient steps is implicit's default.
     public var solver = Factorization.Solver.conjugateGradient(steps: 3)
+    /// Re-weighting of the interactions before training; none by default.
     public var weighting = Weighting.none
+    /// Seed of the initial vectors (Gaussian, standard deviation 0.01).
     public var seed: UInt64 = 0
+    /// Worker threads (default: ``ScoringThreads/limit``, else every core); ALS gives the same
+    /// result at any count.
     public var threads = FlatIndex.defaultThreads
 
+    /// The default hyper-parameters.
     public init() {}
 
     /// Trains on `catalog.history` (users × items strengths).
@@ -64,12 +74,19 @@ public struct ImplicitALS: Sendable {
 
 /// Explicit-feedback ALS with weighted-λ regularization (Zhou et al. 2008) for ratings.
 public struct ExplicitALS: Sendable {
+    /// Latent dimensions per vector.
     public var factors = 32
+    /// ALS sweeps, each solving users then items.
     public var iterations = 15
+    /// L2 penalty λ, scaled per row by its number of ratings (weighted-λ).
     public var regularization: Float = 0.05
+    /// Seed of the initial vectors (Gaussian, standard deviation 0.1).
     public var seed: UInt64 = 0
+    /// Worker threads (default: ``ScoringThreads/limit``, else every core); ALS gives the same
+    /// result at any count.
     public var threads = FlatIndex.defaultThreads
 
+    /// The default hyper-parameters.
     public init() {}
 
     /// Trains on `catalog.history` (users × items ratings). Progress reports training RMSE.
@@ -100,14 +117,20 @@ public struct ExplicitALS: Sendable {
 /// Bayesian personalized ranking (Rendle et al. 2009) by SGD for implicit feedback, with an
 /// item bias, as benfred/implicit trains it.
 public struct BPR: Sendable {
+    /// Latent dimensions per vector, plus one for the item bias (implicit defaults to 100).
     public var factors = 64
+    /// SGD epochs over the stored interactions (implicit's default).
     public var iterations = 100
+    /// SGD step size (implicit's default).
     public var learningRate: Float = 0.01
+    /// L2 penalty (implicit's default).
     public var regularization: Float = 0.01
+    /// Seed of the initial vectors (Gaussian, standard deviation 0.01) and of triple sampling.
     public var seed: UInt64 = 0
     /// Several threads update shared factors lock-free (Hogwild): fast, not bit-reproducible.
     public var threads = FlatIndex.defaultThreads
 
+    /// The default hyper-parameters.
     public init() {}
 
     /// Trains on which (user, item) pairs `catalog.history` stores. Progress reports the share
@@ -139,18 +162,28 @@ public struct BPR: Sendable {
 /// Biased matrix factorization by SGD for ratings (Koren 2008; Surprise's SVD): r̂ = μ + b_u +
 /// b_i + p_u·q_i, entries visited in a fresh seeded order each epoch.
 public struct BiasedMF: Sendable {
+    /// Latent dimensions per vector (Surprise's `n_factors`).
     public var factors = 100
+    /// SGD passes over the ratings (Surprise's `n_epochs`).
     public var epochs = 20
+    /// SGD step size for the factors, and for the biases unless ``biasLearningRate`` is set
+    /// (Surprise's `lr_all`).
     public var learningRate: Float = 0.005
+    /// L2 penalty on the factors, and on the biases unless ``biasRegularization`` is set
+    /// (Surprise's `reg_all`).
     public var regularization: Float = 0.02
+    /// SGD step size for the biases; nil uses ``learningRate`` (Surprise's `lr_bu`/`lr_bi`).
     public var biasLearningRate: Float? = nil
+    /// L2 penalty on the biases; nil uses ``regularization`` (Surprise's `reg_bu`/`reg_bi`).
     public var biasRegularization: Float? = nil
     /// Standard deviation of the initial factors.
     public var initialScale: Float = 0.1
+    /// Seed of the initial factors and of each epoch's visiting order.
     public var seed: UInt64 = 0
     /// One thread reproduces a run exactly; several update lock-free (Hogwild).
     public var threads = 1
 
+    /// The default hyper-parameters (Surprise's `SVD` defaults).
     public init() {}
 
     /// Trains on `catalog.history` (users × items ratings). Progress reports training RMSE.
