@@ -45,12 +45,7 @@ struct Score: ParsableCommand {
         var done = 0
         while done < queryTable.rows {
             let count = min(chunk, queryTable.rows - done)
-            var part = EmbeddingTable(rows: count, dimensions: queryTable.dimensions)
-            part.withUnsafeMutableBufferPointer { target in
-                queryTable.withUnsafeBufferPointer { source in
-                    _ = target.initialize(from: source[done * queryTable.dimensions ..< (done + count) * queryTable.dimensions])
-                }
-            }
+            let part = queryTable.gathering(rows: done ..< done + count)
             let results = try index.search(part, k: k, backend: backend.backend, threads: threads)
             var text = ""
             for q in 0 ..< count {

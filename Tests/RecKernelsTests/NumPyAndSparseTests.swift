@@ -134,6 +134,22 @@ struct SparseMatrixTests {
         #expect(matrix.rowNorms().enumerated().allSatisfy { abs($1 - dense[$0].reduce(0) { $0 + $1 * $1 }.squareRoot()) < 1e-5 })
     }
 
+    @Test("gathering rows and the row of every entry")
+    func gatheringAndEntryRows() throws {
+        let matrix = try SparseMatrix(rows: 3, columns: 4, triples: triples)
+        #expect(matrix.entryRows == [0, 0, 1, 2])
+        let picked = matrix.gathering(rows: [2, 0, 2])
+        #expect(picked.rows == 3 && picked.columns == 4)
+        for (n, row) in [2, 0, 2].enumerated() {
+            #expect(Array(picked.row(n).columns) == Array(matrix.row(row).columns) && Array(picked.row(n).values) == Array(matrix.row(row).values))
+        }
+        #expect(matrix.gathering(rows: [Int]()).rows == 0)
+        let table = EmbeddingTable.gaussian(rows: 5, dimensions: 3, seed: 1)
+        let rows = table.gathering(rows: [4, 1, 4])
+        #expect((0 ..< 3).map(rows.row) == [4, 1, 4].map(table.row))
+        #expect(table.gathering(rows: 1 ..< 3) == (try EmbeddingTable([table.row(1), table.row(2)])))
+    }
+
     @Test("interaction rows become per-query exclusions")
     func exclusionsFromRows() throws {
         let matrix = try SparseMatrix(rows: 3, columns: 4, triples: triples)

@@ -113,8 +113,7 @@ public enum Factorization {
         else { throw MatrixError.shapeMismatch(expected: matrix.rows, actual: users.rows) }
         let entries = matrix.nonzeroCount
         guard entries > 0 else { return 0 }
-        var entryUsers = [Int32](repeating: 0, count: entries)
-        for u in 0 ..< matrix.rows { for e in matrix.rowOffsets[u] ..< matrix.rowOffsets[u + 1] { entryUsers[e] = Int32(u) } }
+        let entryUsers = matrix.entryRows
         let offsets = matrix.rowOffsets.map(Int64.init)
         let workers = max(1, min(threads, entries / 10_000 + 1))
         let d = users.dimensions, itemCount = items.rows

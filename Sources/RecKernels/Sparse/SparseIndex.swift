@@ -110,15 +110,7 @@ public struct SparseIndex: Sendable {
         if let bad = rows.first(where: { $0 < 0 || $0 >= documents.rows }) {
             throw ScoringError.itemOutOfRange(item: bad, itemCount: documents.rows)
         }
-        var offsets = [0], indices: [Int32] = [], values: [Float] = []
-        for row in rows {
-            let (columns, weights) = documents.row(row)
-            indices.append(contentsOf: columns)
-            values.append(contentsOf: weights)
-            offsets.append(indices.count)
-        }
-        let queries = try SparseMatrix(rows: rows.count, columns: documents.columns, rowOffsets: offsets,
-                                       columnIndices: indices, values: values)
+        let queries = documents.gathering(rows: rows)
         return try search(queries, k: k, excluding: ExcludedItems(rows.map { [$0] }), filter: filter, threads: threads)
     }
 

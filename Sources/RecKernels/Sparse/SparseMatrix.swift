@@ -124,6 +124,29 @@ public struct SparseMatrix: Sendable, Equatable {
         self.values = values
     }
 
+    /// A new matrix holding copies of the given rows, in the given order, with the same columns.
+    ///
+    /// - Precondition: every index is in `0 ..< rows`. - Complexity: O(entries of those rows).
+    public func gathering(rows indices: some Collection<Int>) -> SparseMatrix {
+        var offsets = [0], columns: [Int32] = [], kept: [Float] = []
+        offsets.reserveCapacity(indices.count + 1)
+        for row in indices {
+            precondition(row >= 0 && row < rows, "row \(row) out of range 0..<\(rows)")
+            columns.append(contentsOf: columnIndices[rowOffsets[row] ..< rowOffsets[row + 1]])
+            kept.append(contentsOf: values[rowOffsets[row] ..< rowOffsets[row + 1]])
+            offsets.append(columns.count)
+        }
+        return SparseMatrix(unchecked: indices.count, self.columns, offsets, columns, kept)
+    }
+
+    /// The row of every stored entry, in storage order (the COO row array).
+    /// - Complexity: O(rows + entries).
+    public var entryRows: [Int32] {
+        var rows = [Int32](repeating: 0, count: nonzeroCount)
+        for r in 0 ..< self.rows { for e in rowOffsets[r] ..< rowOffsets[r + 1] { rows[e] = Int32(r) } }
+        return rows
+    }
+
     /// Row `row`'s column indices (ascending) and values, without copying.
     public func row(_ row: Int) -> (columns: ArraySlice<Int32>, values: ArraySlice<Float>) {
         precondition(row >= 0 && row < rows, "row \(row) out of range 0..<\(rows)")

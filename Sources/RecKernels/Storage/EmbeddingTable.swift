@@ -123,6 +123,21 @@ public struct EmbeddingTable: Sendable {
         return try body(UnsafeBufferPointer(start: storage.base + row * dimensions, count: dimensions))
     }
 
+    /// A new table holding copies of the given rows, in the given order (repeats allowed).
+    ///
+    /// - Precondition: every index is in `0 ..< rows`. - Complexity: O(indices × dimensions).
+    public func gathering(rows indices: some Collection<Int>) -> EmbeddingTable {
+        var result = EmbeddingTable(rows: indices.count, dimensions: dimensions)
+        let d = dimensions
+        result.withUnsafeMutableBufferPointer { target in
+            for (n, row) in indices.enumerated() {
+                precondition(row >= 0 && row < rows, "row \(row) out of range 0..<\(rows)")
+                (target.baseAddress! + n * d).update(from: storage.base + row * d, count: d)
+            }
+        }
+        return result
+    }
+
     /// A copy of row `row`. - Complexity: O(dimensions).
     public func row(_ row: Int) -> [Float] {
         withRow(row) { Array($0) }

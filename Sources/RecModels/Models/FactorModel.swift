@@ -77,15 +77,7 @@ public struct FactorModel: Recommender {
 
     public func recommend(users: [Int], k: Int, excludeSeen: Bool = true, filter: ItemFilter? = nil) throws -> TopKResults {
         try catalog.checkUsers(users)
-        var queries = EmbeddingTable(rows: users.count, dimensions: userFactors.dimensions)
-        let d = userFactors.dimensions
-        queries.withUnsafeMutableBufferPointer { target in
-            for (row, user) in users.enumerated() {
-                userFactors.withRow(user) { source in
-                    for f in 0 ..< d { target[row * d + f] = source[f] }
-                }
-            }
-        }
+        let queries = userFactors.gathering(rows: users)
         return try ranking.search(queries, k: k, excluding: catalog.exclusions(for: users, excludeSeen: excludeSeen), filter: filter)
     }
 
@@ -113,11 +105,11 @@ public struct FactorModel: Recommender {
             return try Factorization.implicitALSFoldIn(items: items.map(Int32.init), weights: weights, fixed: itemFactors,
                                                        gram: itemGram!, alpha: alpha, regularization: regularization)
         case let .explicitALS(regularization):
-            return try Factorization.ridgeRegression(rows: gather(items), targets: weights,
+            return try Factorization.ridgeRegression(rows: itemFactors.gathering(rows: items), targets: weights,
                                                      regularization: regularization * Float(items.count))
         case let .biasedMF(mean, regularization):
             // Solve for [p_u, b_u] against [q_i, 1] with targets r − μ − b_i; rank with [p_u, 1].
-            var rows = gather(items)
+            var rows = itemFactors.gathering(rows: items)
             let width = rows.dimensions, last = width - 1
             var targets = weights
             rows.withUnsafeMutableBufferPointer { values in
@@ -151,7 +143,7 @@ public struct FactorModel: Recommender {
         let d = itemFactors.dimensions
         // A = YᵀY + λI + Σ α wⱼ yⱼ yⱼᵀ; solve A z = yᵢ, then contribution j = cⱼ z·yⱼ.
         var a = itemGram!
-        let history = gather(items)
+        let history = itemFactors.gathering(rows: items)
         a.withUnsafeMutableBufferPointer { values in
             for f in 0 ..< d { values[f * d + f] += regularization }
             for (n, _) in items.enumerated() {
@@ -178,18 +170,6 @@ public struct FactorModel: Recommender {
         let score = userFactors.withRow(user) { u in itemFactors.withRow(item) { v in zip(u, v).reduce(0) { $0 + $1.0 * $1.1 } } }
         if case let .biasedMF(mean, _) = algorithm { return mean + userBiases[user] + score }
         return score
-    }
-
-    /// Rows `items` of the item vectors.
-    private func gather(_ items: [Int]) -> EmbeddingTable {
-        var rows = EmbeddingTable(rows: items.count, dimensions: itemFactors.dimensions)
-        let d = itemFactors.dimensions
-        rows.withUnsafeMutableBufferPointer { target in
-            for (n, item) in items.enumerated() {
-                itemFactors.withRow(item) { source in for f in 0 ..< d { target[n * d + f] = source[f] } }
-            }
-        }
-        return rows
     }
 
     /// BPR has no closed-form fold-in: a deterministic SGD on the user vector alone, items fixed.

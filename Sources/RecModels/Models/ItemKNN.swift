@@ -60,15 +60,7 @@ public struct ItemKNNModel: Recommender {
 
     public func recommend(users: [Int], k: Int, excludeSeen: Bool = true, filter: ItemFilter? = nil) throws -> TopKResults {
         try catalog.checkUsers(users)
-        var offsets = [0], indices: [Int32] = [], values: [Float] = []
-        for user in users {
-            let (columns, weights) = weightedHistory.row(user)
-            indices.append(contentsOf: columns)
-            values.append(contentsOf: weights)
-            offsets.append(indices.count)
-        }
-        let queries = try SparseMatrix(rows: users.count, columns: catalog.items.count, rowOffsets: offsets,
-                                       columnIndices: indices, values: values)
+        let queries = weightedHistory.gathering(rows: users)
         return try scoring.search(queries, k: k, excluding: catalog.exclusions(for: users, excludeSeen: excludeSeen), filter: filter)
     }
 

@@ -193,8 +193,7 @@ public struct BiasedMF: Sendable {
         }
         let history = catalog.history
         guard history.nonzeroCount > 0 else { throw ModelError.emptyTrainingSet }
-        var userIndex = [Int32](repeating: 0, count: history.nonzeroCount)
-        for u in 0 ..< history.rows { for e in history.rowOffsets[u] ..< history.rowOffsets[u + 1] { userIndex[e] = Int32(u) } }
+        let userIndex = history.entryRows
         let mean = Float(history.values.reduce(0.0) { $0 + Double($1) } / Double(history.nonzeroCount))
         var p = EmbeddingTable.gaussian(rows: catalog.users.count, dimensions: factors, seed: seed, scale: initialScale)
         var q = EmbeddingTable.gaussian(rows: catalog.items.count, dimensions: factors, seed: seed &+ 1, scale: initialScale)
