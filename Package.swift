@@ -17,6 +17,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
     ],
     targets: [
         // OpenBLAS (CBLAS) and LAPACKE from Debian's libopenblas-dev and liblapacke-dev.
@@ -54,7 +57,12 @@ let package = Package(
         // The engine: pipelines of six stages over served models, settings, the model store.
         .target(
             name: "RecEngine",
-            dependencies: ["RecKernels", "RecModels", "RecText"]
+            dependencies: [
+                "RecKernels", "RecModels", "RecText",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "RealModule", package: "swift-numerics"),
+            ]
         ),
         .executableTarget(
             name: "recommender",

@@ -87,6 +87,42 @@ public struct FactorModel: Recommender {
         return try ranking.search(vector, k: k, excluding: excludeSeen ? items : [], filter: filter)
     }
 
+    /// Folds every history in, stacks the query vectors and scores them with one search (one
+    /// GEMM over the item table), each query with its own exclusions.
+    public func recommend(batch queries: [RecommenderQuery], k: Int, excludeSeen: Bool, filter: ItemFilter?) -> [Result<[ScoredItem], any Error>] {
+        var results = [Result<[ScoredItem], any Error>](repeating: .success([]), count: queries.count)
+        var rows: [Int] = [], vectors: [Float] = [], exclusions: [[Int]] = []
+        let d = itemFactors.dimensions
+        for (n, query) in queries.enumerated() {
+            do {
+                switch query.subject {
+                case let .user(user):
+                    try catalog.checkUsers([user])
+                    userFactors.withRow(user) { vectors.append(contentsOf: $0) }
+                case let .history(items, weights):
+                    vectors.append(contentsOf: try foldIn(history: items, weights: weights))
+                }
+                if let bad = query.excluded.first(where: { $0 < 0 || $0 >= catalog.items.count }) {
+                    throw ScoringError.itemOutOfRange(item: bad, itemCount: catalog.items.count)
+                }
+                rows.append(n)
+                exclusions.append(query.exclusions(excludeSeen: excludeSeen, catalog: catalog))
+            } catch {
+                if vectors.count > rows.count * d { vectors.removeLast(vectors.count - rows.count * d) }
+                results[n] = .failure(error)
+            }
+        }
+        guard !rows.isEmpty else { return results }
+        do {
+            let table = try EmbeddingTable(rows: rows.count, dimensions: d, values: vectors)
+            let found = try ranking.search(table, k: k, excluding: try ExcludedItems(exclusions), filter: filter)
+            for (position, n) in rows.enumerated() { results[n] = .success(found[position]) }
+        } catch {
+            for n in rows { results[n] = .failure(error) }
+        }
+        return results
+    }
+
     public func similarItems(to item: Int, k: Int) throws -> [ScoredItem] {
         guard item >= 0 && item < catalog.items.count else { throw ScoringError.itemOutOfRange(item: item, itemCount: catalog.items.count) }
         return try similarity.search(similarity.items.row(item), k: k, excluding: [item])
