@@ -17,6 +17,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
     ],
     targets: [
         // OpenBLAS (CBLAS) and LAPACKE from Debian's libopenblas-dev and liblapacke-dev.
@@ -29,16 +31,20 @@ let package = Package(
         .target(name: "CRecKernels"),
         .target(
             name: "RecKernels",
-            dependencies: ["COpenBLAS", "CRecKernels"]
+            dependencies: [
+                "COpenBLAS", "CRecKernels",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "RealModule", package: "swift-numerics"),
+            ]
         ),
         .target(
             name: "RecModels",
-            dependencies: ["RecKernels"]
+            dependencies: ["RecKernels", .product(name: "RealModule", package: "swift-numerics")]
         ),
         // Content-based recommendation from text: tokenizer, TF-IDF, LSI, word2vec.
         .target(
             name: "RecText",
-            dependencies: ["RecKernels", "RecModels"]
+            dependencies: ["RecKernels", "RecModels", .product(name: "RealModule", package: "swift-numerics")]
         ),
         // libpq (PostgreSQL's C client) from Debian's libpq-dev.
         .systemLibrary(
