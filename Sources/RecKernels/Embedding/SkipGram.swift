@@ -1,4 +1,5 @@
 internal import CRecKernels
+internal import RealModule
 
 /// Hyper-parameters of skip-gram training with negative sampling. The defaults are gensim's
 /// `Word2Vec(sg=1)` defaults, so results are comparable with it.
@@ -158,7 +159,7 @@ public enum SkipGram {
     /// 2^20 and 2^25) so rare ids keep a share while the table stays cache-friendly.
     static func noiseTable(counts: [Int], exponent: Double) -> [Int32] {
         let size = min(1 << 25, max(1 << 20, counts.count * 64))
-        let weights = counts.map { $0 > 0 ? _pow(Double($0), exponent) : 0 }
+        let weights = counts.map { $0 > 0 ? Double.pow(Double($0), exponent) : 0 }
         let total = weights.reduce(0, +)
         var table = [Int32](repeating: 0, count: size)
         var id = 0, cumulative = weights[0] / total
@@ -185,11 +186,3 @@ public enum SkipGram {
         return w == workers ? offsets.count - 1 : low
     }
 }
-
-#if canImport(Glibc)
-internal import Glibc
-private func _pow(_ x: Double, _ y: Double) -> Double { Glibc.pow(x, y) }
-#elseif canImport(Darwin)
-internal import Darwin
-private func _pow(_ x: Double, _ y: Double) -> Double { Darwin.pow(x, y) }
-#endif
