@@ -30,7 +30,9 @@ public enum SIMDLevel: Int, Sendable, CaseIterable, Comparable, CustomStringConv
     }
 }
 
-/// The one internal layer over the C kernels: Swift buffers in, C calls out.
+/// The one internal layer over the C kernels (`CRecKernels`): Swift buffers and labeled
+/// arguments in, C calls out. The rest of RecKernels calls these, ``TopKHeaps`` and
+/// ``SkipGramJob`` (in `Backends/`); only `Backends/` imports the C modules.
 enum Kernels {
     /// CPUs in this process's affinity mask (the online count where there is none).
     static func availableCPUs() -> Int { Int(rk_available_cpus()) }
