@@ -195,9 +195,9 @@ public struct TfidfModel: Sendable {
     /// The analyzer's tokens of `text` after stop-word removal (unigrams), for models that
     /// work on words (word2vec).
     public func words(_ text: String) -> [String] {
-        let tokenizer = Tokenizer(lowercase: options.analyzer.lowercase)
-        let stop = Set((options.analyzer.englishStopWords ? englishStopWords : []) + options.analyzer.stopWords)
-        return tokenizer.tokens(text).filter { !stop.contains($0) }
+        var words: [String] = []
+        analyzer.forEachKeptToken(in: text) { words.append(String(decoding: $0, as: UTF8.self)) }
+        return words
     }
 
     /// Counts, weights and normalizes per-document column lists (-1: a feature not kept).
@@ -279,13 +279,17 @@ struct QueryAnalyzer: Sendable {
         for word in (options.englishStopWords ? englishStopWords : []) + options.stopWords { stopWords.insert(Array(word.utf8)) }
     }
 
+    /// Calls `body` with each token of `text` that is not a stop word.
+    func forEachKeptToken(in text: String, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
+        tokenizer.forEachToken(in: text) { bytes in if stopWords.find(bytes) == nil { body(bytes) } }
+    }
+
     /// Appends the column of every n-gram occurrence of `text` that is a term of `terms` to `out`.
     /// - Complexity: O(characters + n-grams × n-gram length) expected.
     func analyze(_ text: String, terms: TermTable, into out: inout [Int32], scratch: inout Scratch) {
         scratch.tokenBytes.removeAll(keepingCapacity: true)
         scratch.tokenEnds.removeAll(keepingCapacity: true)
-        tokenizer.forEachToken(in: text) { bytes in
-            guard stopWords.find(bytes) == nil else { return }
+        forEachKeptToken(in: text) { bytes in
             scratch.tokenBytes.append(contentsOf: bytes)
             scratch.tokenEnds.append(scratch.tokenBytes.count)
         }

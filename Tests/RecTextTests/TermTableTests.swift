@@ -52,36 +52,33 @@ struct TermTableTests {
         #expect(try opened.query("dark wizard school", k: 3) == fitted.query("dark wizard school", k: 3))
     }
 
-    @Test("a saved index opens with its vocabulary read in place from the file, and answers as fitted")
-    func opensMapped() throws {
+    /// An index of ``documents`` and the path it was saved to.
+    static func savedIndex() throws -> (fitted: TextIndex, directory: String, path: String) {
         let directory = temporaryDirectory(), path = directory + "/index.rkm"
-        let fitted = try TextIndex(documents: Self.documents)
-        #expect(!fitted.tfidf.terms.isMapped)
+        let fitted = try TextIndex(documents: documents)
         try fitted.save(to: path)
-        let opened = try TextIndex(contentsOf: path)
-        // The lookup structure is the file's sections, not a table built at open.
-        #expect(opened.tfidf.terms.isMapped)
-        #expect(opened.tfidf.terms.slots.mapping?.path == path)
-        try Self.expectSameAnswers(opened, fitted)
+        return (fitted, directory, path)
     }
 
-    @Test("a file written before the slots were stored opens (slots built from the mapped terms)")
-    func opensLegacyFile() throws {
-        let directory = temporaryDirectory(), path = directory + "/index.rkm", legacy = directory + "/legacy.rkm"
-        let fitted = try TextIndex(documents: Self.documents)
-        try fitted.save(to: path)
-        try rewrite(path, to: legacy, dropping: ["vocabulary_slots"])
-        let opened = try TextIndex(contentsOf: legacy)
-        #expect(!opened.tfidf.terms.isMapped)
-        #expect(opened.tfidf.terms.bytes.mapping?.path == legacy)
+    @Test("a saved index opens with its vocabulary read in place from the file; a file written before the slots were stored gets them built from the mapped terms; both answer as fitted",
+          arguments: [false, true])
+    func opensWithoutRebuilding(legacy: Bool) throws {
+        let (fitted, directory, saved) = try Self.savedIndex()
+        #expect(!fitted.tfidf.terms.isMapped)
+        let path = legacy ? directory + "/legacy.rkm" : saved
+        if legacy { try rewrite(saved, to: path, dropping: ["vocabulary_slots"]) }
+        let opened = try TextIndex(contentsOf: path)
+        // The lookup structure is the file's sections, not a table built at open.
+        #expect(opened.tfidf.terms.isMapped == !legacy)
+        #expect(opened.tfidf.terms.bytes.mapping?.path == path && opened.tfidf.terms.offsets.mapping?.path == path)
+        #expect((opened.tfidf.terms.slots.mapping?.path == path) == !legacy)
         try Self.expectSameAnswers(opened, fitted)
     }
 
     @Test("slots that do not index each term exactly once are refused, naming the file")
     func refusesBadSlots() throws {
-        let directory = temporaryDirectory(), path = directory + "/index.rkm", broken = directory + "/broken.rkm"
-        let fitted = try TextIndex(documents: Self.documents)
-        try fitted.save(to: path)
+        let (_, directory, path) = try Self.savedIndex()
+        let broken = directory + "/broken.rkm"
         var slots = try ModelFile(contentsOf: path).int32s("vocabulary_slots")
         let filled = slots.indices.filter { slots[$0] >= 0 }
         slots[filled[1]] = slots[filled[0]]  // one column twice, another lost

@@ -1,10 +1,5 @@
 internal import SystemPackage
 import Synchronization
-#if canImport(Glibc)
-internal import Glibc
-#elseif canImport(Darwin)
-internal import Darwin
-#endif
 
 /// A ``FileLock`` that another holder kept for longer than the wait allowed.
 public struct FileLockTimeout: Error, Sendable, CustomStringConvertible {
@@ -50,12 +45,12 @@ package final class FileLock: Sendable {
         }
         let clock = ContinuousClock(), start = clock.now
         var pause = Duration.milliseconds(1)
-        while flock(file.rawValue, LOCK_EX | LOCK_NB) != 0 {
-            let code = errno
-            if code == EINTR { continue }
-            guard code == EWOULDBLOCK else {
+        while true {
+            do {
+                if try SystemCalls.tryLockExclusive(file, path: path) { break }
+            } catch {
                 SystemCalls.close(file)
-                throw SystemCallError(call: "flock", path: path, code: code)
+                throw error
             }
             let waited = clock.now - start
             if waited >= timeout {

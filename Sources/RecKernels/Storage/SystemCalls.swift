@@ -82,6 +82,19 @@ package enum SystemCalls {
         if fsync(descriptor.rawValue) != 0 { throw SystemCallError(call: "fsync", path: path, code: errno) }
     }
 
+    /// Takes an exclusive `flock(2)` on the file without waiting.
+    /// - Returns: false when another open file description holds it.
+    static func tryLockExclusive(_ descriptor: FileDescriptor, path: String) throws -> Bool {
+        while flock(descriptor.rawValue, LOCK_EX | LOCK_NB) != 0 {
+            switch errno {
+            case EINTR: continue
+            case EWOULDBLOCK: return false
+            case let code: throw SystemCallError(call: "flock", path: path, code: code)
+            }
+        }
+        return true
+    }
+
     // MARK: Paths (also used by RecEngine's store)
 
     /// Makes renames and removals inside `directory` durable (fsync of the directory).
