@@ -33,20 +33,25 @@ public struct TermTable: RandomAccessCollection, Sendable {
         let count = offsets.count - 1
         var slots = [Int32](repeating: -1, count: Self.slotCount(terms: count))
         let mask = slots.count - 1
-        bytes.withUnsafeBufferPointer { all in
-            for column in 0 ..< count {
-                let key = UnsafeBufferPointer(rebasing: all[Int(offsets[column]) ..< Int(offsets[column + 1])])
-                var slot = Int(truncatingIfNeeded: termHash(key)) & mask
-                while slots[slot] >= 0 { slot = (slot + 1) & mask }
-                slots[slot] = Int32(column)
+        let duplicate: Int? = bytes.withUnsafeBufferPointer { all in
+            offsets.withUnsafeBufferPointer { offsets in
+                let term = { (column: Int) in UnsafeBufferPointer(rebasing: all[Int(offsets[column]) ..< Int(offsets[column + 1])]) }
+                for column in 0 ..< count {
+                    let key = term(column)
+                    var slot = Int(truncatingIfNeeded: termHash(key)) & mask
+                    while slots[slot] >= 0 {
+                        if Self.equal(term(Int(slots[slot])), key) { return column }
+                        slot = (slot + 1) & mask
+                    }
+                    slots[slot] = Int32(column)
+                }
+                return nil
             }
         }
         self.bytes = bytes
         self.offsets = offsets
         self.slots = MappedElements(slots)
-        if let duplicate = (0 ..< count).first(where: { column(ofUTF8: utf8(of: $0)) != $0 }) {
-            throw TextModelError.invalidOption("term '\(self[duplicate])' appears twice")
-        }
+        if let duplicate { throw TextModelError.invalidOption("term '\(self[duplicate])' appears twice") }
     }
 
     /// A table over stored sections, checked: offsets that cover the bytes, slots that hold each
@@ -57,13 +62,15 @@ public struct TermTable: RandomAccessCollection, Sendable {
             throw TextModelError.invalidOption("\(slots.count) hash slots for \(count) terms (a power of two above twice as many is needed)")
         }
         var seen = [UInt64](repeating: 0, count: (count + 63) / 64), filled = 0
-        for slot in slots where slot >= 0 {
-            let column = Int(slot)
-            guard column < count, seen[column / 64] & (1 << (column % 64)) == 0 else {
-                throw TextModelError.invalidOption("hash slot holding column \(column) of \(count), or holding it twice")
+        try slots.withUnsafeBufferPointer { slots in
+            for slot in slots where slot >= 0 {
+                let column = Int(slot)
+                guard column < count, seen[column / 64] & (1 << (column % 64)) == 0 else {
+                    throw TextModelError.invalidOption("hash slot holding column \(column) of \(count), or holding it twice")
+                }
+                seen[column / 64] |= 1 << (column % 64)
+                filled += 1
             }
-            seen[column / 64] |= 1 << (column % 64)
-            filled += 1
         }
         guard filled == count else { throw TextModelError.invalidOption("\(filled) hash slots filled for \(count) terms") }
         self.bytes = bytes
@@ -93,7 +100,7 @@ public struct TermTable: RandomAccessCollection, Sendable {
         while true {
             let column = Int(slots[slot])
             if column < 0 { return nil }
-            if utf8(of: column).elementsEqual(key) { return column }
+            if Self.equal(utf8(of: column), key) { return column }
             slot = (slot + 1) & mask
         }
     }
@@ -101,6 +108,12 @@ public struct TermTable: RandomAccessCollection, Sendable {
     /// The bytes of term `column`; valid while the table is.
     private func utf8(of column: Int) -> UnsafeBufferPointer<UInt8> {
         bytes.withUnsafeBufferPointer { UnsafeBufferPointer(rebasing: $0[Int(offsets[column]) ..< Int(offsets[column + 1])]) }
+    }
+
+    private static func equal(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard a.count == b.count else { return false }
+        for i in 0 ..< a.count where a[i] != b[i] { return false }
+        return true
     }
 
     /// The slot count for `terms` terms: the power of two at least twice as large (at most half full).
@@ -115,9 +128,9 @@ extension ModelFileWriter {
     /// Adds `table` as three sections: `<name>_bytes` (UTF-8, back to back), `<name>_offsets`
     /// (int64, count + 1) and `<name>_slots` (int32 hash slots).
     mutating func add(_ table: TermTable, named name: String) throws {
-        try add(bytes: Array(table.bytes), named: name + "_bytes")
-        try add(Array(table.offsets), named: name + "_offsets")
-        try add(Array(table.slots), named: name + "_slots")
+        try add(bytes: table.bytes.withUnsafeBufferPointer { Array($0) }, named: name + "_bytes")
+        try add(table.offsets.withUnsafeBufferPointer { Array($0) }, named: name + "_offsets")
+        try add(table.slots.withUnsafeBufferPointer { Array($0) }, named: name + "_slots")
     }
 }
 
@@ -130,13 +143,13 @@ extension ModelFile {
     func termTable(_ name: String) throws -> TermTable {
         let bytes = try mappedElements(name + "_bytes", type: .uint8, as: UInt8.self)
         let offsets = try mappedElements(name + "_offsets", type: .int64, as: Int64.self)
-        try checkOffsets(offsets, cover: bytes.count, section: name + "_offsets")
+        try offsets.withUnsafeBufferPointer { try checkOffsets($0, cover: bytes.count, section: name + "_offsets") }
         guard section(name + "_slots") != nil else { return try TermTable(bytes: bytes, offsets: offsets) }
         return try TermTable(bytes: bytes, offsets: offsets, slots: try mappedElements(name + "_slots", type: .int32, as: Int32.self))
     }
 
     /// Checks that string offsets start at 0, never decrease and end at the byte count.
-    func checkOffsets<Offsets: RandomAccessCollection<Int64>>(_ offsets: Offsets, cover byteCount: Int, section: String) throws {
+    func checkOffsets(_ offsets: UnsafeBufferPointer<Int64>, cover byteCount: Int, section: String) throws {
         guard offsets.first == 0, offsets.last == Int64(byteCount), zip(offsets, offsets.dropFirst()).allSatisfy({ $0 <= $1 }) else {
             throw ModelFileError.invalidSection(path: path, section: section, reason: "offsets do not cover the bytes")
         }

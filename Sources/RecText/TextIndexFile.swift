@@ -112,7 +112,7 @@ extension ModelFile {
     /// Strings stored by `addStrings(_:named:)`.
     func strings(_ name: String) throws -> [String] {
         let bytes = try self.bytes(name + "_bytes"), offsets = try int64s(name + "_offsets")
-        try checkOffsets(offsets, cover: bytes.count, section: name + "_offsets")
+        try offsets.withUnsafeBufferPointer { try checkOffsets($0, cover: bytes.count, section: name + "_offsets") }
         return (0 ..< offsets.count - 1).map { String(decoding: bytes[Int(offsets[$0]) ..< Int(offsets[$0 + 1])], as: UTF8.self) }
     }
 

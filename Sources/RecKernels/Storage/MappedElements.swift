@@ -5,8 +5,8 @@
 /// the file's pages. Subscripting is bounds-checked and O(1).
 package struct MappedElements<Element: BitwiseCopyable>: RandomAccessCollection, @unchecked Sendable {
     /// Keeps the memory alive: the ``MappedFile`` or the heap copy.
-    private let owner: AnyObject
-    private let base: UnsafePointer<Element>
+    @usableFromInline let owner: AnyObject
+    @usableFromInline let base: UnsafePointer<Element>
     package let count: Int
     /// The file this reads in place; nil for a heap copy.
     package let mapping: MappedFile?
@@ -30,16 +30,21 @@ package struct MappedElements<Element: BitwiseCopyable>: RandomAccessCollection,
         self.mapping = mapping
     }
 
-    package var startIndex: Int { 0 }
-    package var endIndex: Int { count }
+    package typealias Indices = Range<Int>
 
-    package subscript(position: Int) -> Element {
+    @inlinable package var startIndex: Int { 0 }
+    @inlinable package var endIndex: Int { count }
+    @inlinable package var indices: Range<Int> { 0 ..< count }
+    @inlinable package func index(after i: Int) -> Int { i + 1 }
+    @inlinable package func index(before i: Int) -> Int { i - 1 }
+
+    @inlinable package subscript(position: Int) -> Element {
         precondition(position >= 0 && position < count, "index \(position) outside 0..<\(count)")
         return base[position]
     }
 
     /// Calls `body` with the elements; the buffer is valid only inside `body`.
-    package func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Element>) throws -> R) rethrows -> R {
+    @inlinable package func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Element>) throws -> R) rethrows -> R {
         try withExtendedLifetime(owner) { try body(UnsafeBufferPointer(start: base, count: count)) }
     }
 }
