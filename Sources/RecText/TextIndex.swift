@@ -101,10 +101,7 @@ public struct TextIndex: Sendable {
               lsi.map({ $0.documentVectors.rows == ids.count && $0.projection.rows == weights.columns }) ?? true,
               word2vec.map({ $0.documentVectors.rows == ids.count }) ?? true
         else { throw TextModelError.invalidOption("index parts of different sizes") }
-        var rows: [String: Int] = [:]
-        for (row, id) in ids.enumerated() where rows.updateValue(row, forKey: id) != nil {
-            throw TextModelError.duplicateDocument(id)
-        }
+        let rows = try positions(of: ids) { TextModelError.duplicateDocument($0) }
         self.ids = ids
         self.labels = labels
         self.tfidf = tfidf
