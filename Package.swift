@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
     ],
     targets: [
@@ -32,16 +33,20 @@ let package = Package(
         .target(name: "CRecKernels"),
         .target(
             name: "RecKernels",
-            dependencies: ["COpenBLAS", "CRecKernels"]
+            dependencies: [
+                "COpenBLAS", "CRecKernels",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "RealModule", package: "swift-numerics"),
+            ]
         ),
         .target(
             name: "RecModels",
-            dependencies: ["RecKernels"]
+            dependencies: ["RecKernels", .product(name: "RealModule", package: "swift-numerics")]
         ),
         // Content-based recommendation from text: tokenizer, TF-IDF, LSI, word2vec.
         .target(
             name: "RecText",
-            dependencies: ["RecKernels", "RecModels"]
+            dependencies: ["RecKernels", "RecModels", .product(name: "RealModule", package: "swift-numerics")]
         ),
         // libpq (PostgreSQL's C client) from Debian's libpq-dev.
         .systemLibrary(

@@ -3,11 +3,6 @@ import RecKernels
 import RecModels
 import RecText
 import Synchronization
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// A directory of named models, each with numbered versions, one of them active, and a history
 /// of activations to roll back through.
@@ -89,7 +84,13 @@ public struct ModelStore: Sendable {
     /// Runs `body` holding this process's lock on the directory and the cross-process `flock`.
     func withWriterLock<T>(_ body: () throws -> T) throws -> T {
         try lock.withLock {
-            let file = try StoreWriterLock(path: "\(directory)/.lock", timeout: lockTimeout)
+            let path = "\(directory)/.lock"
+            let file: FileLock
+            do { file = try FileLock(path: path, owner: "model store writer", timeout: lockTimeout) } catch let timeout as FileLockTimeout {
+                throw ModelStoreError.busy(path: path, waited: timeout.waited, holder: timeout.holder)
+            } catch let error as SystemCallError {
+                throw ModelStoreError.fileSystem(operation: error.call, path: error.path, reason: error.reason)
+            }
             defer { file.release() }
             return try body()
         }
@@ -309,40 +310,6 @@ public struct ModelStore: Sendable {
                 throw error
             }
         }
-    }
-}
-
-/// An exclusive `flock` on a store's lock file, taken with a bounded wait.
-private struct StoreWriterLock {
-    private let descriptor: Int32
-
-    init(path: String, timeout: Duration) throws {
-        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else {
-            throw ModelStoreError.fileSystem(operation: "open", path: path, reason: StoreFileSystem.reason(errno))
-        }
-        let clock = ContinuousClock(), deadline = clock.now + timeout
-        var pause = Duration.milliseconds(1)
-        while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
-            let code = errno
-            guard code == EWOULDBLOCK || code == EINTR else {
-                close(descriptor)
-                throw ModelStoreError.fileSystem(operation: "flock", path: path, reason: StoreFileSystem.reason(code))
-            }
-            guard clock.now < deadline else {
-                close(descriptor)
-                throw ModelStoreError.busy(path: path, waited: timeout)
-            }
-            usleep(UInt32(pause.components.attoseconds / 1_000_000_000_000))
-            pause = min(pause * 2, .milliseconds(50))
-        }
-        self.descriptor = descriptor
-    }
-
-    /// Unlocks and closes (closing alone would unlock too).
-    func release() {
-        flock(descriptor, LOCK_UN)
-        close(descriptor)
     }
 }
 

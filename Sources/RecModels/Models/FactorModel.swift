@@ -1,4 +1,5 @@
 import RecKernels
+internal import RealModule
 
 /// A trained matrix-factorization model: user and item vectors whose inner product ranks items
 /// for a user. Biases live in an extra column (users hold 1 there), so every algorithm ranks
@@ -228,7 +229,7 @@ public struct FactorModel: Recommender {
                     itemFactors.withRow(j) { yj in
                         var score: Float = 0
                         for f in 0 ..< factors { score += x[f] * (yi[f] - yj[f]) }
-                        let z = 1 / (1 + _exp(score + yi[factors] - yj[factors]))
+                        let z = 1 / (1 + Float.exp(score + yi[factors] - yj[factors]))
                         for f in 0 ..< factors { x[f] += learningRate * (z * (yi[f] - yj[f]) - regularization * x[f]) }
                     }
                 }
@@ -279,11 +280,3 @@ public struct FactorModel: Recommender {
         try self.init(algorithm: algorithm, catalog: catalog, userFactors: users, itemFactors: items, userBiases: biases, parameters: p)
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-private func _exp(_ x: Float) -> Float { Glibc.expf(x) }
-#elseif canImport(Darwin)
-import Darwin
-private func _exp(_ x: Float) -> Float { Darwin.expf(x) }
-#endif
