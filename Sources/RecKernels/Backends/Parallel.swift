@@ -2,20 +2,20 @@ import Dispatch
 import Synchronization
 
 /// The one place RecKernels runs work on several threads.
-enum Parallel {
+package enum Parallel {
     /// Runs `body(0 ..< count)` on up to `count` threads of the shared pool and returns when
     /// all have finished. `count == 1` runs on the calling thread.
     ///
     /// `body` need not be `Sendable`: callers hand each index a disjoint part of their buffers,
     /// which is what makes sharing the closure safe.
-    static func forEach(_ count: Int, _ body: (Int) -> Void) {
+    package static func forEach(_ count: Int, _ body: (Int) -> Void) {
         forEach(count, threads: count, body)
     }
 
     /// Runs `body` for every index in `0 ..< count` on at most `threads` threads, each taking
     /// the next unclaimed index as it frees up: cut skewed work into more pieces than threads
     /// and the load balances itself.
-    static func forEach(_ count: Int, threads: Int, _ body: (Int) -> Void) {
+    package static func forEach(_ count: Int, threads: Int, _ body: (Int) -> Void) {
         let workers = min(count, max(1, threads))
         if workers <= 1 {
             for index in 0 ..< count { body(index) }

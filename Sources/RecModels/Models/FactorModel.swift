@@ -91,32 +91,46 @@ public struct FactorModel: Recommender {
     /// Folds every history in, stacks the query vectors and scores them with one search (one
     /// GEMM over the item table), each query with its own exclusions.
     public func recommend(batch queries: [RecommenderQuery], k: Int, excludeSeen: Bool, filter: ItemFilter?) -> [Result<[ScoredItem], any Error>] {
-        var results = [Result<[ScoredItem], any Error>](repeating: .success([]), count: queries.count)
-        var rows: [Int] = [], vectors: [Float] = [], exclusions: [[Int]] = []
         let d = itemFactors.dimensions
-        for (n, query) in queries.enumerated() {
-            do {
-                switch query.subject {
-                case let .user(user):
-                    try catalog.checkUsers([user])
-                    userFactors.withRow(user) { vectors.append(contentsOf: $0) }
-                case let .history(items, weights):
-                    vectors.append(contentsOf: try foldIn(history: items, weights: weights))
+        // Each query's vector (a user's row, or a fold-in solve) into its own slot; fold-ins are
+        // independent solves, spread over the scoring threads in pieces of 16.
+        var vectors = [Float](repeating: 0, count: queries.count * d)
+        var failures = [(any Error)?](repeating: nil, count: queries.count)
+        vectors.withUnsafeMutableBufferPointer { slots in
+            failures.withUnsafeMutableBufferPointer { errors in
+                let piece = 16
+                Parallel.forEach((queries.count + piece - 1) / piece, threads: FlatIndex.defaultThreads) { p in
+                    for n in p * piece ..< min(queries.count, (p + 1) * piece) {
+                        do {
+                            let query = queries[n]
+                            if let bad = query.excluded.first(where: { $0 < 0 || $0 >= catalog.items.count }) {
+                                throw ScoringError.itemOutOfRange(item: bad, itemCount: catalog.items.count)
+                            }
+                            switch query.subject {
+                            case let .user(user):
+                                try catalog.checkUsers([user])
+                                userFactors.withRow(user) { row in for f in 0 ..< d { slots[n * d + f] = row[f] } }
+                            case let .history(items, weights):
+                                let vector = try foldIn(history: items, weights: weights)
+                                for f in 0 ..< d { slots[n * d + f] = vector[f] }
+                            }
+                        } catch {
+                            errors[n] = error
+                        }
+                    }
                 }
-                if let bad = query.excluded.first(where: { $0 < 0 || $0 >= catalog.items.count }) {
-                    throw ScoringError.itemOutOfRange(item: bad, itemCount: catalog.items.count)
-                }
-                rows.append(n)
-                exclusions.append(query.exclusions(excludeSeen: excludeSeen, catalog: catalog))
-            } catch {
-                if vectors.count > rows.count * d { vectors.removeLast(vectors.count - rows.count * d) }
-                results[n] = .failure(error)
             }
         }
+        var results = failures.map { error -> Result<[ScoredItem], any Error> in error.map { .failure($0) } ?? .success([]) }
+        let rows = queries.indices.filter { failures[$0] == nil }
         guard !rows.isEmpty else { return results }
         do {
-            let table = try EmbeddingTable(rows: rows.count, dimensions: d, values: vectors)
-            let found = try ranking.search(table, k: k, excluding: try ExcludedItems(exclusions), filter: filter)
+            var stacked = EmbeddingTable(rows: rows.count, dimensions: d)
+            stacked.withUnsafeMutableBufferPointer { target in
+                for (position, n) in rows.enumerated() { for f in 0 ..< d { target[position * d + f] = vectors[n * d + f] } }
+            }
+            let exclusions = try ExcludedItems(rows.map { queries[$0].exclusions(excludeSeen: excludeSeen, catalog: catalog) })
+            let found = try ranking.search(stacked, k: k, excluding: exclusions, filter: filter)
             for (position, n) in rows.enumerated() { results[n] = .success(found[position]) }
         } catch {
             for n in rows { results[n] = .failure(error) }
