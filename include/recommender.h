@@ -48,14 +48,15 @@
  *
  * RUNNING WITHOUT A SWIFT TOOLCHAIN
  *   librecommender.so is written in Swift. A machine that loads it needs, besides this file and
- *   the .so: OpenBLAS and LAPACKE (Debian: libopenblas0, liblapacke), and the Swift runtime
- *   libraries it links — libswiftCore.so, libswift_Concurrency.so, libswiftDispatch.so,
- *   libdispatch.so, libBlocksRuntime.so, libswiftSynchronization.so, libswift_StringProcessing.so,
- *   libswift_RegexParser.so, libFoundationEssentials.so, lib_FoundationICU.so,
- *   libswiftGlibc.so, libswift_Builtin_float.so and libswift_math.so — copied from the
- *   toolchain's usr/lib/swift/linux/ next to librecommender.so (the library's RUNPATH includes
- *   $ORIGIN) or put on LD_LIBRARY_PATH. `ldd librecommender.so` lists exactly what is needed.
- *   See README.md ("Calling it from C") for what was tried with -static-stdlib.
+ *   the .so: OpenBLAS and LAPACKE (Debian: libopenblas0, liblapacke; they bring libgfortran),
+ *   libstdc++, and these eleven Swift runtime libraries (25 MB, Swift 6.3.1) copied from the
+ *   toolchain's usr/lib/swift/linux/ into the directory of librecommender.so — its RUNPATH
+ *   includes $ORIGIN — or onto LD_LIBRARY_PATH: libswiftCore.so, libswift_Concurrency.so,
+ *   libswift_StringProcessing.so, libswift_RegexParser.so, libswiftSynchronization.so,
+ *   libswiftGlibc.so, libswift_Builtin_float.so, libswiftDispatch.so, libdispatch.so,
+ *   libBlocksRuntime.so, libFoundationEssentials.so. `ldd librecommender.so` lists them. This
+ *   was checked by hiding /opt/swift (an empty bind mount) and running a C program against such
+ *   a directory. See README.md ("Calling it from C") for -static-stdlib.
  *
  * BUILDING AGAINST IT
  *   swift build -c release --product recommender-c     # .build/release/librecommender-c.so
