@@ -60,7 +60,8 @@ def swift_reference(bench, items, dimensions, k, threads, repeats, single_querie
     found = {}  # (queries, path) -> p50 seconds; rows: shape, T, path…, p50, p99, queries/s, GFLOP/s, ratio
     for line in output.splitlines():
         tokens = line.split()
-        if len(tokens) >= 8 and re.fullmatch(r"\d+x\d+x\d+", tokens[0]) and tokens[2] == "top-K":
+        if (len(tokens) >= 8 and re.fullmatch(r"\d+x\d+x\d+", tokens[0]) and tokens[1].isdigit() and tokens[2] == "top-K"
+                and re.fullmatch(r"[\d.]+", tokens[-5])):
             found[(int(tokens[0].split("x")[0]), " ".join(tokens[2:-5]))] = float(tokens[-5]) / 1000
     return found, output
 
