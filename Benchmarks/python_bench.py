@@ -74,6 +74,7 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--single-queries", type=int, default=200)
+    parser.add_argument("--small-items", type=int, default=1000, help="a small catalog, where the fixed per-call cost shows")
     parser.add_argument("--bench", default=os.path.join(REPO, ".build", "release", "recommender-bench"))
     parser.add_argument("--faiss-python", default="/tmp/faiss-venv/bin/python")
     arguments = parser.parse_args()
@@ -86,28 +87,31 @@ def main():
     queries = rng.standard_normal((1024, d), dtype=np.float32)
     index = recommender.Index(items, "inner_product")
 
-    # 1. Python over Swift.
-    singles = rng.standard_normal((arguments.single_queries, d), dtype=np.float32)
-    one_times = []
-    for q in singles:
-        start = time.perf_counter()
-        index.search(q, k, threads=threads)
-        one_times.append(time.perf_counter() - start)
-    python_one = float(np.median(one_times))
-    python_batch = p50(lambda: index.search(queries, k, threads=threads), arguments.repeats)
-    if os.path.exists(arguments.bench):
-        found, _ = swift_reference(arguments.bench, n, d, k, threads, arguments.repeats, arguments.single_queries)
-        # What `.automatic` (the library's choice) runs: SIMD for one query, OpenBLAS for the batch.
-        swift_one = next(p50 for (queries, path), p50 in found.items() if queries == 1 and "SIMD" in path)
-        swift_batch = found[(1024, "top-K OpenBLAS")]
-        print("\nPython call over the same search from Swift (p50):")
-        print(f"  1 query:      Python {python_one * 1e3:8.3f} ms   Swift {swift_one * 1e3:8.3f} ms   "
-              f"overhead {(python_one - swift_one) * 1e6:+8.1f} µs ({python_one / swift_one:.3f}×)")
-        print(f"  1,024 queries: Python {python_batch * 1e3:8.1f} ms   Swift {swift_batch * 1e3:8.1f} ms   "
-              f"overhead {(python_batch - swift_batch) * 1e3:+8.2f} ms ({python_batch / swift_batch:.3f}×)")
-    else:
-        print(f"(no {arguments.bench}: build it with `swift build -c release --product recommender-bench` for the Swift reference)")
-        print(f"  Python p50: 1 query {python_one * 1e3:.3f} ms, 1,024 queries {python_batch * 1e3:.1f} ms")
+    # 1. Python over Swift, on the full catalog and on a small one (where a fixed cost shows).
+    for size, catalog in ((n, index), (arguments.small_items, recommender.Index(items[: arguments.small_items]))):
+        singles = rng.standard_normal((arguments.single_queries, d), dtype=np.float32)
+        one_times = []
+        for q in singles:
+            start = time.perf_counter()
+            catalog.search(q, k, threads=threads)
+            one_times.append(time.perf_counter() - start)
+        python_one = float(np.median(one_times))
+        python_batch = p50(lambda: catalog.search(queries, k, threads=threads), arguments.repeats)
+        if not os.path.exists(arguments.bench):
+            print(f"(no {arguments.bench}: build it with `swift build -c release --product recommender-bench`)")
+            print(f"  Python p50, {size:,} items: 1 query {python_one * 1e3:.3f} ms, 1,024 queries {python_batch * 1e3:.1f} ms")
+            continue
+        found, _ = swift_reference(arguments.bench, size, d, k, threads, arguments.repeats, arguments.single_queries)
+        # What `.automatic` (the library's choice) runs: SIMD for one query and small batches, OpenBLAS otherwise.
+        swift_one = next(seconds for (count, path), seconds in found.items() if count == 1 and "SIMD" in path)
+        batch_path = "top-K OpenBLAS" if 1024 * size * d >= 1 << 22 else next(
+            path for (count, path) in found if count == 1024 and "SIMD" in path)
+        swift_batch = found[(1024, batch_path)]
+        print(f"\nPython call over the same search from Swift, {size:,} items (p50):")
+        print(f"  1 query:       Python {python_one * 1e3:9.3f} ms   Swift {swift_one * 1e3:9.3f} ms   "
+              f"overhead {(python_one - swift_one) * 1e6:+9.1f} µs ({python_one / swift_one:.3f}×)")
+        print(f"  1,024 queries: Python {python_batch * 1e3:9.3f} ms   Swift {swift_batch * 1e3:9.3f} ms   "
+              f"overhead {(python_batch - swift_batch) * 1e6:+9.1f} µs ({python_batch / swift_batch:.3f}×)")
 
     # 2. Against faiss IndexFlatIP.
     if os.path.exists(arguments.faiss_python):
