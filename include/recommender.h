@@ -56,7 +56,10 @@
  *   libswiftGlibc.so, libswift_Builtin_float.so, libswiftDispatch.so, libdispatch.so,
  *   libBlocksRuntime.so, libFoundationEssentials.so. `ldd librecommender.so` lists them. This
  *   was checked by hiding /opt/swift (an empty bind mount) and running a C program against such
- *   a directory. See README.md ("Calling it from C") for -static-stdlib.
+ *   a directory. Alternatively, `swift build -c release --product recommender-c -Xswiftc
+ *   -static-stdlib --scratch-path .build-static` links the Swift runtime in (25 MB; needs only
+ *   OpenBLAS, LAPACKE, libstdc++, libc); do not load it into a process that has another Swift
+ *   runtime. See README.md ("Calling it from C").
  *
  * BUILDING AGAINST IT
  *   swift build -c release --product recommender-c     # .build/release/librecommender-c.so
