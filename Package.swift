@@ -14,6 +14,8 @@ let package = Package(
         .library(name: "RecTextPostgres", targets: ["RecTextPostgres"]),
         .executable(name: "recommender", targets: ["recommender"]),
         .executable(name: "recommender-bench", targets: ["RecBench"]),
+        // The C ABI (include/recommender.h) as librecommender.so, for C, Python, Spark, Go, Java.
+        .library(name: "recommender-c", type: .dynamic, targets: ["RecommenderC"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -68,6 +70,11 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "RealModule", package: "swift-numerics"),
             ]
+        ),
+        // The C ABI: @_cdecl functions over RecKernels, RecModels and RecText (include/recommender.h).
+        .target(
+            name: "RecommenderC",
+            dependencies: ["RecKernels", "RecModels", "RecText"]
         ),
         .executableTarget(
             name: "recommender",

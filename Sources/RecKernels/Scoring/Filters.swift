@@ -22,6 +22,22 @@ public struct ItemBitset: Sendable, Equatable {
         }
     }
 
+    /// A set from its bits, 64 items a word, item `i` at bit `i % 64` of word `i / 64` (the
+    /// layout of a C `uint64_t` bitset); bits at or beyond `capacity` are ignored.
+    ///
+    /// - Throws: ``ScoringError/filterCapacityMismatch(expected:actual:)`` when `words` does not
+    ///   hold `(capacity + 63) / 64` words.
+    /// - Complexity: O(capacity / 64).
+    public init(capacity: Int, words: some Collection<UInt64>) throws {
+        precondition(capacity >= 0, "capacity must not be negative")
+        guard words.count == (capacity + 63) / 64 else {
+            throw ScoringError.filterCapacityMismatch(expected: capacity, actual: words.count * 64)
+        }
+        self.capacity = capacity
+        self.words = Array(words)
+        if capacity % 64 != 0 { self.words[self.words.count - 1] &= (1 << UInt64(capacity % 64)) - 1 }
+    }
+
     /// Adds `item`. - Precondition: `0 <= item < capacity`.
     public mutating func insert(_ item: Int) {
         precondition(item >= 0 && item < capacity, "item \(item) out of range 0..<\(capacity)")

@@ -1,5 +1,6 @@
 /// The memory behind an ``EmbeddingTable``: a 64-byte-aligned heap allocation this object owns,
-/// or a range of a read-only file mapping kept alive by `mapping`.
+/// a range of a read-only file mapping kept alive by `mapping`, or a caller's buffer it borrows
+/// (``EmbeddingTable/init(unsafeBorrowing:rows:dimensions:)``), which the caller keeps alive.
 ///
 /// Immutable after creation except through a uniquely referenced owner (copy-on-write in
 /// ``EmbeddingTable``), which is what makes the `@unchecked Sendable` sound.
@@ -11,6 +12,8 @@ final class FloatStorage: @unchecked Sendable {
     let count: Int
     /// The file mapping this storage points into; nil for heap storage.
     let mapping: MappedFile?
+    /// Whether `base` is a caller's buffer: never written, never freed here.
+    let isBorrowed: Bool
 
     /// A zero-filled heap allocation of `count` floats.
     init(zeroedCount count: Int) {
@@ -20,6 +23,15 @@ final class FloatStorage: @unchecked Sendable {
         self.base = raw.assumingMemoryBound(to: Float.self)
         self.count = count
         self.mapping = nil
+        self.isBorrowed = false
+    }
+
+    /// `count` floats of a caller's buffer, neither copied nor freed.
+    init(borrowing base: UnsafePointer<Float>, count: Int) {
+        self.base = UnsafeMutablePointer(mutating: base)
+        self.count = count
+        self.mapping = nil
+        self.isBorrowed = true
     }
 
     /// `count` floats inside `mapping`, starting at `byteOffset` (a multiple of 64).
@@ -27,6 +39,7 @@ final class FloatStorage: @unchecked Sendable {
         self.base = UnsafeMutablePointer(mutating: (mapping.base + byteOffset).assumingMemoryBound(to: Float.self))
         self.count = count
         self.mapping = mapping
+        self.isBorrowed = false
     }
 
     /// A heap copy of this storage.
@@ -37,7 +50,7 @@ final class FloatStorage: @unchecked Sendable {
     }
 
     deinit {
-        if mapping == nil { UnsafeMutableRawPointer(base).deallocate() }
+        if mapping == nil && !isBorrowed { UnsafeMutableRawPointer(base).deallocate() }
     }
 }
 
@@ -101,6 +114,32 @@ public struct EmbeddingTable: Sendable {
             throw MatrixError.shapeMismatch(expected: first.count, actual: vector.count)
         }
         try self.init(rows: vectors.count, dimensions: first.count, values: vectors.joined())
+    }
+
+    /// A table over a caller's row-major buffer, without copying it: for foreign callers (the C
+    /// ABI, NumPy arrays) whose data already lives in memory.
+    ///
+    /// The caller keeps `values` alive and unchanged for as long as this table, any copy of it
+    /// or anything built from it (a ``FlatIndex``) exists. The table never writes to the buffer:
+    /// its first mutation copies it to the heap. Values are not checked here; a ``FlatIndex``
+    /// checks what it scores. No alignment is required.
+    ///
+    /// - Throws: ``MatrixError/invalidShape(rows:dimensions:)`` for a negative row count or fewer
+    ///   than one dimension, ``MatrixError/shapeMismatch(expected:actual:)`` when the buffer does
+    ///   not hold `rows × dimensions` floats.
+    /// - Complexity: O(1).
+    public init(unsafeBorrowing values: UnsafeBufferPointer<Float>, rows: Int, dimensions: Int) throws {
+        guard rows >= 0, rows <= Self.maximumRows, dimensions >= 1 else {
+            throw MatrixError.invalidShape(rows: rows, dimensions: dimensions)
+        }
+        guard values.count == rows * dimensions else {
+            throw MatrixError.shapeMismatch(expected: rows * dimensions, actual: values.count)
+        }
+        guard rows > 0, let base = values.baseAddress else {
+            self.init(rows: 0, dimensions: dimensions)
+            return
+        }
+        self.init(rows: rows, dimensions: dimensions, storage: FloatStorage(borrowing: base, count: rows * dimensions))
     }
 
     init(rows: Int, dimensions: Int, storage: FloatStorage) {
@@ -182,7 +221,7 @@ public struct EmbeddingTable: Sendable {
     }
 
     private mutating func makeUniqueAndWritable() {
-        if !isKnownUniquelyReferenced(&storage) || storage.mapping != nil {
+        if !isKnownUniquelyReferenced(&storage) || storage.mapping != nil || storage.isBorrowed {
             storage = storage.copy()
         }
     }
