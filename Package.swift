@@ -12,11 +12,17 @@ let package = Package(
         .library(name: "RecEngine", targets: ["RecEngine"]),
         .library(name: "RecText", targets: ["RecText"]),
         .library(name: "RecTextPostgres", targets: ["RecTextPostgres"]),
+        .library(name: "RecServer", targets: ["RecServer"]),
         .executable(name: "recommender", targets: ["recommender"]),
         .executable(name: "recommender-bench", targets: ["RecBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
         // OpenBLAS (CBLAS) and LAPACKE from Debian's libopenblas-dev and liblapacke-dev.
@@ -56,6 +62,18 @@ let package = Package(
             name: "RecEngine",
             dependencies: ["RecKernels", "RecModels", "RecText"]
         ),
+        // The engine over HTTP (Hummingbird 2): JSON API, feedback, web page, metrics.
+        .target(
+            name: "RecServer",
+            dependencies: [
+                "RecEngine", "RecModels", "RecKernels", "RecText",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "recommender",
             dependencies: [
@@ -63,6 +81,7 @@ let package = Package(
                 "RecModels",
                 "RecText",
                 "RecEngine",
+                "RecServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -95,6 +114,13 @@ let package = Package(
         .testTarget(
             name: "RecEngineTests",
             dependencies: ["RecEngine", "RecModels", "RecKernels", "RecText"]
+        ),
+        .testTarget(
+            name: "RecServerTests",
+            dependencies: [
+                "RecServer", "RecEngine", "RecModels", "RecKernels",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
         ),
         .testTarget(
             name: "RecommenderCLITests",

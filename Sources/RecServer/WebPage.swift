@@ -1,0 +1,1 @@
+enum WebPage { static let html = "<html></html>" }
