@@ -118,7 +118,7 @@ let package = Package(
         .testTarget(
             name: "RecServerTests",
             dependencies: [
-                "RecServer", "RecEngine", "RecModels", "RecKernels",
+                "RecServer", "RecEngine", "RecModels", "RecKernels", "recommender",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Hummingbird
+import NIOCore
 
 /// A client-visible failure: an HTTP status and a JSON body naming the field at fault and the
 /// problem, `{"error": {"status": 400, "field": "k", "problem": "must be at most 100, got 500"}}`.
@@ -60,6 +61,8 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             default: problem = error.body ?? error.status.reasonPhrase
             }
             return APIError(error.status, field: error.status == .contentTooLarge ? "(body)" : nil, problem).response
+        } catch is NIOTooManyBytesError {
+            return APIError(.contentTooLarge, field: "(body)", "the body is larger than the limit").response
         } catch {
             context.logger.error("internal error on \(request.method.rawValue) \(request.uri.path): \(error)")
             return APIError(.internalServerError, "internal error: \(error)").response

@@ -88,9 +88,11 @@ public final class RecommenderService: Sendable {
             let recent = feedback.events(of: user)
             if !recent.isEmpty { request.history = recent + request.history }
         }
-        let models = engine.models, prepared = request
+        let models = engine.models, prepared = request, threads = configuration.threadsPerRequest
         let response = try await workers.run { () throws -> RecommendationResponse in
-            do { return try pipeline.run(prepared, models: models) } catch { throw Self.clientError(error) }
+            do {
+                return try ScoringThreads.$limit.withValue(threads) { try pipeline.run(prepared, models: models) }
+            } catch { throw Self.clientError(error) }
         }
         metrics.stages(pipeline: name, timings: response.timings)
         return response

@@ -18,6 +18,9 @@ public struct ServerConfiguration: Sendable {
     public var maximumQueuedRequests: Int = 1024
     /// Threads running engine calls (the numeric work); default: one per core.
     public var workerThreads: Int = ServerConfiguration.cores
+    /// Threads one request's kernel calls may use: 1 by default, so concurrent requests run side
+    /// by side on the worker threads instead of fighting over cores.
+    public var threadsPerRequest: Int = 1
     /// Feedback events kept per user (oldest dropped first).
     public var recentEventsPerUser: Int = 50
     /// Users whose feedback is kept (the least recently updated evicted first).

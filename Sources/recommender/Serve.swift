@@ -3,6 +3,8 @@ import Dispatch
 import Foundation
 import Logging
 import RecEngine
+import RecKernels
+import RecModels
 import RecServer
 import Synchronization
 
@@ -14,8 +16,9 @@ struct Serve: ParsableCommand {
         Without --store it serves an embedded demo catalog (a small synthetic store written to a temporary \
         directory). Model management routes need a bearer token: --admin-token-file or the environment \
         variable RECOMMENDER_ADMIN_TOKEN (never logged). SIGTERM or SIGINT: stop accepting, finish the \
-        requests in flight, exit 0.
-        """)
+        requests in flight, exit 0. The load benchmark's helpers are the subcommands.
+        """,
+        subcommands: Serve.subcommandsForLoad)
 
     @Option(help: "Model store directory (default: the embedded demo catalog).") var store: String?
     @Option(help: "Pipeline settings (JSON); default: one pipeline per served model.") var settings: String?
@@ -97,5 +100,84 @@ struct Serve: ParsableCommand {
         finished.wait()
         if let error = failure.withLock({ $0 }) { throw error }
         print("stopped")
+    }
+}
+
+extension Serve {
+    static let subcommandsForLoad: [any ParsableCommand.Type] = [LoadStore.self, KernelBound.self]
+
+    /// Writes the load benchmark's store: 100,000 items × 64 factors, 20,000 users.
+    struct LoadStore: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "load-store",
+            abstract: "Write the load benchmark's store: implicit ALS on synthetic interactions (v1 active, v2 to activate mid-run) and a popularity model.")
+        @Option(help: "Store directory to create.") var store: String
+        @Option(help: "Items.") var items = 100_000
+        @Option(help: "Users.") var users = 20_000
+        @Option(help: "Interactions.") var interactions = 1_000_000
+        @Option(help: "Factors.") var factors = 64
+
+        func run() throws {
+            let start = ContinuousClock.now
+            let log = Interactions.synthetic(users: users, items: items, interactions: interactions, seed: 5)
+            let catalog = try ModelCatalog(training: log)
+            let modelStore = try ModelStore(directory: store)
+            var als = ImplicitALS()
+            als.factors = factors
+            als.iterations = 2
+            _ = try modelStore.add(try als.fit(catalog), name: "als", fingerprint: log.fingerprint, activate: true)
+            als.seed = 2
+            _ = try modelStore.add(try als.fit(catalog), name: "als", fingerprint: log.fingerprint)
+            _ = try modelStore.add(try PopularityModel(catalog), name: "popular", fingerprint: log.fingerprint, activate: true)
+            print("wrote \(store): als v1 (active) and v2, popular; \(items) items × \(factors) factors, \(users) users, \(catalog.history.nonzeroCount) interactions (\(fixed(seconds(since: start), 1)) s)")
+        }
+    }
+
+    /// The kernel-only bound: the same requests as the load test, as model calls alone (no HTTP,
+    /// no pipeline), from as many threads as the server has workers, one core per request.
+    struct KernelBound: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "kernel-bound",
+            abstract: "Time the load test's requests as bare model calls (top-K for a known user; fold-in + top-K for a 5-item session) from N threads.")
+        @Option(help: "Store directory (from load-store).") var store: String
+        @Option(help: "Model name.") var model = "als"
+        @Option(help: "Concurrent threads (the server's worker count).") var threads = 2
+        @Option(help: "Seconds per measurement.") var duration = 10.0
+        @Option(name: .shortAndLong, help: "Results per request.") var k = 10
+
+        func run() throws {
+            let modelStore = try ModelStore(directory: store)
+            guard let active = try modelStore.activeVersion(of: model), case let .recommender(recommender) = try modelStore.load(active) else {
+                throw ValidationError("\(model) has no active recommender version in \(store)")
+            }
+            let users = recommender.catalog.users.count, items = recommender.catalog.items.count
+            for kind in ["user", "session"] {
+                let latencies = Mutex<[Double]>([])
+                let clock = ContinuousClock(), begin = clock.now
+                let budget = duration, k = self.k
+                DispatchQueue.concurrentPerform(iterations: threads) { thread in
+                    var mine: [Double] = []
+                    var n = thread
+                    ScoringThreads.$limit.withValue(1) {
+                        while seconds(since: begin) < budget {
+                            let start = clock.now
+                            if kind == "user" {
+                                _ = try? recommender.recommend(users: [(n * 7919) % users], k: k, excludeSeen: true, filter: nil)
+                            } else {
+                                let history = (0 ..< 5).map { (n * 104_729 + $0 * 7_907) % items }
+                                _ = try? recommender.recommend(history: history, weights: [Float](repeating: 1, count: 5), k: k, excludeSeen: true, filter: nil)
+                            }
+                            mine.append(seconds(since: start))
+                            n += threads
+                        }
+                    }
+                    latencies.withLock { $0 += mine }
+                }
+                let wall = seconds(since: begin)
+                let sorted = latencies.withLock { $0 }.sorted()
+                let p = { (q: Double) in sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))] * 1000 }
+                print("kernel-only \(kind): \(fixed(Double(sorted.count) / wall, 0)) requests/s, p50 \(fixed(p(0.5), 3)) ms, p99 \(fixed(p(0.99), 3)) ms (\(threads) threads, \(sorted.count) calls)")
+            }
+        }
     }
 }
