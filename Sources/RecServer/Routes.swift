@@ -56,6 +56,8 @@ func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
 func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
+    // A score that overflowed is reported, not turned into a 500.
+    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
     return Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
                     body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
 }
@@ -193,7 +195,9 @@ struct API: Sendable {
                 group.addTask {
                     do {
                         let response = try await service.recommend(entry.request, pipeline: entry.pipeline!)
-                        let encoded = try JSONDecoder().decode(JSONValue.self, from: try JSONEncoder().encode(response))
+                        let encoder = JSONEncoder()
+                        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+                        let encoded = try JSONDecoder().decode(JSONValue.self, from: try encoder.encode(response))
                         return (index, .object(["status": .number(200), "response": encoded]))
                     } catch {
                         let failure = (RecommenderService.clientError(error) as? APIError) ?? APIError(.internalServerError, "\(error)")

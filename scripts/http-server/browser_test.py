@@ -5,6 +5,7 @@ import os, sys, time
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
@@ -20,7 +21,13 @@ options.binary_location = "/usr/bin/chromium"
 for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1400,1000"):
     options.add_argument(flag)
 driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-wait = WebDriverWait(driver, 20)
+wait = WebDriverWait(driver, 20, ignored_exceptions=(StaleElementReferenceException,))
+
+
+def listed(d):
+    """The result ids, read in one script call (the list is re-rendered under our feet)."""
+    return d.execute_script("return [...document.querySelectorAll('li.result')].map(e => e.dataset.item)")
+
 failed = False
 try:
     driver.get(server.url + "/")
@@ -28,8 +35,8 @@ try:
     assert "recommender" in driver.title
     driver.find_element(By.ID, "user").send_keys("u3")
     driver.find_element(By.ID, "recommend-user").click()
-    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "li.result")) == 10)
-    before = [e.get_attribute("data-item") for e in driver.find_elements(By.CSS_SELECTOR, "li.result")]
+    wait.until(lambda d: len(listed(d)) == 10)
+    before = listed(driver)
     assert "genre" in driver.find_element(By.CSS_SELECTOR, "li.result .meta").text
     assert "similarity" in driver.find_element(By.ID, "timings").text
     driver.save_screenshot(f"{SHOTS}/1-recommendations.png")
@@ -37,8 +44,8 @@ try:
 
     liked = before[0]
     driver.find_element(By.CSS_SELECTOR, "li.result .like").click()
-    wait.until(lambda d: liked not in [e.get_attribute("data-item") for e in d.find_elements(By.CSS_SELECTOR, "li.result")])
-    after = [e.get_attribute("data-item") for e in driver.find_elements(By.CSS_SELECTOR, "li.result")]
+    wait.until(lambda d: len(listed(d)) == 10 and liked not in listed(d))
+    after = listed(driver)
     assert after != before and len(after) == 10, (before, after)
     driver.save_screenshot(f"{SHOTS}/2-after-like.png")
     print("a like changes the list:", liked, "gone; now", after[:3], "…")
