@@ -18,7 +18,7 @@ STORE=${STORE:-/tmp/recommender-load-store}
 TOKEN=load-test-token
 swift build -c release --product recommender >/dev/null
 R=.build/release/recommender
-[ -d "$STORE/als" ] || $R serve load-store --store "$STORE"
+[ -d "$STORE/als" ] || $R serve load-store --directory "$STORE"
 $R models activate --store "$STORE" als 1 >/dev/null   # every run starts on v1
 
 LOG=$(mktemp)
@@ -53,14 +53,15 @@ HALF_DELAY=$(awk -v c="$CONNECTIONS" -v r="$USER_RPS" 'BEGIN {printf "%d", 1000 
 HALF_LINE=$(DELAY_MS=$HALF_DELAY run user-half user.lua)
 ( sleep "$(awk -v d="$DURATION" 'BEGIN {print d / 2}')"
   curl -sf -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"version":2}' "$URL/v1/models/als/activate" >/tmp/recommender-load-activate.txt ) &
+ACTIVATOR=$!
 SWAP_LINE=$(run swap swap.lua)
-wait
+wait $ACTIVATOR   # not a bare wait: the server is a child too
 VERSIONS=$(grep '^versions' /tmp/recommender-load-swap.txt || echo "versions: unknown")
 
-kill -TERM $PID
+kill -TERM $PID 2>/dev/null || true
 wait $PID && STOP=0 || STOP=$?
 trap 'rm -f "$LOG"' EXIT
-KERNEL=$($R serve kernel-bound --store "$STORE" --threads 2 --duration "$DURATION")
+KERNEL=$($R serve kernel-bound --directory "$STORE" --threads 2 --duration "$DURATION")
 
 echo
 echo "server: 127.0.0.1, $CONNECTIONS connections, wrk -t 1, ${DURATION}s per run; exit after SIGTERM: $STOP"

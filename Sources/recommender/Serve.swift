@@ -111,7 +111,7 @@ extension Serve {
         static let configuration = CommandConfiguration(
             commandName: "load-store",
             abstract: "Write the load benchmark's store: implicit ALS on synthetic interactions (v1 active, v2 to activate mid-run) and a popularity model.")
-        @Option(help: "Store directory to create.") var store: String
+        @Option(help: "Store directory to create.") var directory: String
         @Option(help: "Items.") var items = 100_000
         @Option(help: "Users.") var users = 20_000
         @Option(help: "Interactions.") var interactions = 1_000_000
@@ -121,7 +121,7 @@ extension Serve {
             let start = ContinuousClock.now
             let log = Interactions.synthetic(users: users, items: items, interactions: interactions, seed: 5)
             let catalog = try ModelCatalog(training: log)
-            let modelStore = try ModelStore(directory: store)
+            let modelStore = try ModelStore(directory: directory)
             var als = ImplicitALS()
             als.factors = factors
             als.iterations = 2
@@ -129,7 +129,7 @@ extension Serve {
             als.seed = 2
             _ = try modelStore.add(try als.fit(catalog), name: "als", fingerprint: log.fingerprint)
             _ = try modelStore.add(try PopularityModel(catalog), name: "popular", fingerprint: log.fingerprint, activate: true)
-            print("wrote \(store): als v1 (active) and v2, popular; \(items) items × \(factors) factors, \(users) users, \(catalog.history.nonzeroCount) interactions (\(fixed(seconds(since: start), 1)) s)")
+            print("wrote \(directory): als v1 (active) and v2, popular; \(items) items × \(factors) factors, \(users) users, \(catalog.history.nonzeroCount) interactions (\(fixed(seconds(since: start), 1)) s)")
         }
     }
 
@@ -139,16 +139,16 @@ extension Serve {
         static let configuration = CommandConfiguration(
             commandName: "kernel-bound",
             abstract: "Time the load test's requests as bare model calls (top-K for a known user; fold-in + top-K for a 5-item session) from N threads.")
-        @Option(help: "Store directory (from load-store).") var store: String
+        @Option(help: "Store directory (from load-store).") var directory: String
         @Option(help: "Model name.") var model = "als"
         @Option(help: "Concurrent threads (the server's worker count).") var threads = 2
         @Option(help: "Seconds per measurement.") var duration = 10.0
         @Option(name: .shortAndLong, help: "Results per request.") var k = 10
 
         func run() throws {
-            let modelStore = try ModelStore(directory: store)
+            let modelStore = try ModelStore(directory: directory)
             guard let active = try modelStore.activeVersion(of: model), case let .recommender(recommender) = try modelStore.load(active) else {
-                throw ValidationError("\(model) has no active recommender version in \(store)")
+                throw ValidationError("\(model) has no active recommender version in \(directory)")
             }
             let users = recommender.catalog.users.count, items = recommender.catalog.items.count
             for kind in ["user", "session"] {

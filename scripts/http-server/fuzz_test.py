@@ -19,6 +19,8 @@ print(tail)
 sent = after - before - 1
 print(f"schemathesis sent {sent} requests ({EXAMPLES} examples per operation at most); the server counted {errors} 5xx; "
       f"schemathesis exit {result.returncode}; server exit {status} after SIGTERM")
+for line in server.server_errors + server.logged_errors()[-20:]:
+    print("5xx:", line)
 if result.returncode != 0 and errors == 0:
     print(result.stderr[-3000:], file=sys.stderr)
 sys.exit(0 if errors == 0 and result.returncode == 0 and status == 0 else 1)

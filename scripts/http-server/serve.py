@@ -3,7 +3,7 @@
 The server prints "listening on http://127.0.0.1:PORT" once it accepts connections; readiness
 is then polled on /health/ready.
 """
-import os, re, signal, subprocess, sys, time, urllib.request
+import os, re, signal, subprocess, sys, tempfile, time, urllib.request
 
 
 def binary():
@@ -17,8 +17,9 @@ class Server:
         env = dict(os.environ)
         if token:
             env["RECOMMENDER_ADMIN_TOKEN"] = token
+        self.log = tempfile.NamedTemporaryFile("w+", prefix="recommender-serve-", suffix=".log", delete=False)
         self.process = subprocess.Popen([binary(), "serve", "--port", "0", *arguments], stdout=subprocess.PIPE,
-                                        stderr=subprocess.DEVNULL, text=True, env=env)
+                                        stderr=self.log, text=True, env=env)
         deadline = time.time() + 60
         self.port = None
         while self.port is None and time.time() < deadline:
@@ -45,13 +46,20 @@ class Server:
         """Requests the server counted, and how many of them were 5xx (from /metrics)."""
         text = urllib.request.urlopen(self.url + "/metrics", timeout=10).read().decode()
         total = errors = 0
+        self.server_errors = []
         for line in text.splitlines():
             if line.startswith("http_requests_total{"):
                 count = float(line.rsplit(" ", 1)[1])
                 total += count
                 if re.search(r'status="5\d\d"', line):
                     errors += count
+                    self.server_errors.append(line)
         return int(total), int(errors)
+
+    def logged_errors(self):
+        """The server's error log lines (internal errors name the route and the error)."""
+        with open(self.log.name) as log:
+            return [line.rstrip() for line in log if " error " in line]
 
     def stop(self):
         """SIGTERM by PID; returns the exit status."""
