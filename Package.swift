@@ -18,11 +18,13 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
-        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
-        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
         // OpenBLAS (CBLAS) and LAPACKE from Debian's libopenblas-dev and liblapacke-dev.
@@ -35,16 +37,20 @@ let package = Package(
         .target(name: "CRecKernels"),
         .target(
             name: "RecKernels",
-            dependencies: ["COpenBLAS", "CRecKernels"]
+            dependencies: [
+                "COpenBLAS", "CRecKernels",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "RealModule", package: "swift-numerics"),
+            ]
         ),
         .target(
             name: "RecModels",
-            dependencies: ["RecKernels"]
+            dependencies: ["RecKernels", .product(name: "RealModule", package: "swift-numerics")]
         ),
         // Content-based recommendation from text: tokenizer, TF-IDF, LSI, word2vec.
         .target(
             name: "RecText",
-            dependencies: ["RecKernels", "RecModels"]
+            dependencies: ["RecKernels", "RecModels", .product(name: "RealModule", package: "swift-numerics")]
         ),
         // libpq (PostgreSQL's C client) from Debian's libpq-dev.
         .systemLibrary(
@@ -60,7 +66,12 @@ let package = Package(
         // The engine: pipelines of six stages over served models, settings, the model store.
         .target(
             name: "RecEngine",
-            dependencies: ["RecKernels", "RecModels", "RecText"]
+            dependencies: [
+                "RecKernels", "RecModels", "RecText",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "RealModule", package: "swift-numerics"),
+            ]
         ),
         // The engine over HTTP (Hummingbird 2): JSON API, feedback, web page, metrics.
         .target(

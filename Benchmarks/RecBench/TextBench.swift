@@ -63,8 +63,8 @@ struct TextBench: ParsableCommand {
         // TF-IDF fit with the original project's options, single-threaded like scikit-learn.
         let tmdbFit = try best(of: 3) { try TfidfModel.fit(tmdbTexts, options: .contentRecommendation) }
         let syntheticFit = try best(of: 1) { try TfidfModel.fit(synthetic, options: .contentRecommendation) }
-        add("TF-IDF fit, TMDB (1,2)-grams, \(tmdbFit.value.model.vocabulary.count) terms", ours: tmdbFit.seconds, peer: peers[1]?["tmdb_tfidf_fit"], unit: "s")
-        add("TF-IDF fit, synthetic 20k (1,2)-grams, \(syntheticFit.value.model.vocabulary.count) terms", ours: syntheticFit.seconds,
+        add("TF-IDF fit, TMDB (1,2)-grams, \(tmdbFit.value.model.terms.count) terms", ours: tmdbFit.seconds, peer: peers[1]?["tmdb_tfidf_fit"], unit: "s")
+        add("TF-IDF fit, synthetic 20k (1,2)-grams, \(syntheticFit.value.model.terms.count) terms", ours: syntheticFit.seconds,
             peer: peers[1]?["synthetic_tfidf_fit"], unit: "s")
 
         // "More like this": one document at a time, top 10.

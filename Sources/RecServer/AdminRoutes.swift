@@ -69,7 +69,8 @@ extension API {
         defer { unlink(path) }
         let version = try await service.administer { () throws -> ModelVersion in
             do {
-                let added = try engine.store.importFile(path, name: name, fingerprint: fingerprint)
+                guard let store = engine.store else { throw APIError(.conflict, "the engine serves no model store") }
+                let added = try store.importFile(path, name: name, fingerprint: fingerprint)
                 return activate ? try engine.activate(name, version: added.version) : added
             } catch { throw RecommenderService.clientError(error) }
         }
@@ -129,7 +130,8 @@ extension API {
                     model = try als.fit(catalog)
                 }
                 if let test { metrics = Dictionary(uniqueKeysWithValues: try Evaluation.ranking(model, test: test, k: 10).named) }
-                let added = try engine.store.add(model, name: name, fingerprint: training.fingerprint, metrics: metrics)
+                guard let store = engine.store else { throw APIError(.conflict, "the engine serves no model store") }
+                let added = try store.add(model, name: name, fingerprint: training.fingerprint, metrics: metrics)
                 return activate ? try engine.activate(name, version: added.version) : added
             } catch { throw RecommenderService.clientError(error) }
         }

@@ -115,7 +115,7 @@ public final class RecommenderService: Sendable {
         case let error as PipelineError:
             switch error {
             case .badRequest: return APIError(.badRequest, "\(error)")
-            case .modelNotLoaded: return APIError(.serviceUnavailable, "\(error)")
+            case .modelNotLoaded, .modelFailedToLoad: return APIError(.serviceUnavailable, "\(error)")
             case .wrongModelKind: return APIError(.unprocessableContent, "\(error)")
             case .nothingToScore: return APIError(.unprocessableContent, "\(error)")
             }
@@ -132,6 +132,7 @@ public final class RecommenderService: Sendable {
             case .unknownVersion: return APIError(.notFound, field: "version", "\(error)")
             case .nothingToRollBackTo, .activeVersion: return APIError(.conflict, "\(error)")
             case .corrupt, .unsupportedKind: return APIError(.unprocessableContent, "\(error)")
+            case .busy: return APIError(.serviceUnavailable, "\(error)")
             case .unreadableState, .fileSystem: return APIError(.internalServerError, "\(error)")
             }
         case let error as ScoringError: return APIError(.badRequest, "\(error)")

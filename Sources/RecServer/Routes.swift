@@ -300,8 +300,9 @@ struct API: Sendable {
         let engine = try service.readyEngine()
         let served = Dictionary(engine.models.served.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var list: [JSONValue] = []
-        for name in try engine.store.names() {
-            let versions = try engine.store.versions(of: name), active = try engine.store.activeVersion(of: name)?.version
+        guard let store = engine.store else { return json(.object(["models": .array([])])) }
+        for name in try store.names() {
+            let versions = try store.versions(of: name), active = try store.activeVersion(of: name)?.version
             list.append(.object([
                 "name": .string(name), "kind": .string(versions.last?.kind ?? served[name]?.kind ?? ""),
                 "active": active.map { .number(Double($0)) } ?? .null,

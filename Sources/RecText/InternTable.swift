@@ -75,15 +75,5 @@ struct InternTable<Element: FixedWidthInteger & Sendable>: Sendable {
         slots = larger
     }
 
-    /// FNV-1a over the elements, then a 64-bit finalizer (MurmurHash3's) so that low bits,
-    /// which pick the slot, depend on every element.
-    private static func hash(_ key: UnsafeBufferPointer<Element>) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for element in key { h = (h ^ UInt64(truncatingIfNeeded: element)) &* 0x100_0000_01b3 }
-        h ^= h >> 33
-        h = h &* 0xff51_afd7_ed55_8ccd
-        h ^= h >> 33
-        h = h &* 0xc4ce_b9fe_1a85_ec53
-        return h ^ (h >> 33)
-    }
+    private static func hash(_ key: UnsafeBufferPointer<Element>) -> UInt64 { termHash(key) }
 }

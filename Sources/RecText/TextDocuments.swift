@@ -89,11 +89,19 @@ public enum TextDocuments {
 
     /// - Throws: ``TextModelError/duplicateDocument(_:)`` for the first repeated id.
     public static func checkUniqueIDs(_ documents: [TextDocument]) throws {
-        var seen = Set<String>()
-        for document in documents where !seen.insert(document.id).inserted {
-            throw TextModelError.duplicateDocument(document.id)
-        }
+        _ = try positions(of: documents.map(\.id)) { TextModelError.duplicateDocument($0) }
     }
+}
+
+/// The position of each of `strings`; throws `repeated(string)` for the first string that
+/// appears twice. - Complexity: O(strings).
+func positions(of strings: [String], repeated: (String) -> TextModelError) throws -> [String: Int] {
+    var positions: [String: Int] = [:]
+    positions.reserveCapacity(strings.count)
+    for (position, string) in strings.enumerated() where positions.updateValue(position, forKey: string) != nil {
+        throw repeated(string)
+    }
+    return positions
 }
 
 /// A JSON field value read as text.

@@ -97,14 +97,11 @@ public struct TextIndex: Sendable {
     ///   ``TextModelError/invalidOption(_:)`` when the parts disagree.
     init(ids: [String], labels: [String], tfidf: TfidfModel, weights: SparseMatrix, lsi: LatentSemanticSpace?,
          word2vec: DocumentEmbeddings?) throws {
-        guard ids.count == weights.rows, labels.count == ids.count, weights.columns == tfidf.vocabulary.count,
+        guard ids.count == weights.rows, labels.count == ids.count, weights.columns == tfidf.terms.count,
               lsi.map({ $0.documentVectors.rows == ids.count && $0.projection.rows == weights.columns }) ?? true,
               word2vec.map({ $0.documentVectors.rows == ids.count }) ?? true
         else { throw TextModelError.invalidOption("index parts of different sizes") }
-        var rows: [String: Int] = [:]
-        for (row, id) in ids.enumerated() where rows.updateValue(row, forKey: id) != nil {
-            throw TextModelError.duplicateDocument(id)
-        }
+        let rows = try positions(of: ids) { TextModelError.duplicateDocument($0) }
         self.ids = ids
         self.labels = labels
         self.tfidf = tfidf
@@ -258,7 +255,7 @@ public struct DocumentEmbeddings: Sendable {
     }
 
     private static func wordIDs(_ words: Word2Vec, _ tfidf: TfidfModel) -> [Int32] {
-        tfidf.vocabulary.map { term in Int32(words.id(of: term) ?? -1) }
+        tfidf.terms.map { term in Int32(words.id(of: term) ?? -1) }
     }
 
     private static func meanVector(_ words: Word2Vec, _ wordOfColumn: [Int32], _ weights: SparseMatrix, _ row: Int) -> [Float]? {

@@ -14,7 +14,8 @@ struct TextIndexMetadata: Codable {
 }
 
 extension TextIndex {
-    /// Saves the index — options, vocabulary, idf, ids, labels, the weight matrix and any LSI
+    /// Saves the index — options, vocabulary (a ``TermTable``: terms and their hash slots, so
+    /// that opening searches them in place), idf, ids, labels, the weight matrix and any LSI
     /// and word2vec parts — as one model file (atomically; see ``ModelFileWriter``). Strings are
     /// stored as UTF-8 bytes with int64 offsets; the metadata is JSON with kind "text-index".
     ///
@@ -25,7 +26,7 @@ extension TextIndex {
         let metadata = TextIndexMetadata(tfidf: tfidf.options, fittedDocuments: tfidf.documentCount,
                                          lsiTopics: lsi?.singularValues.count, word2vec: word2vec?.words.options)
         writer.metadata = Array(try JSONEncoder().encode(metadata))
-        try writer.addStrings(tfidf.vocabulary, named: "vocabulary")
+        try writer.add(tfidf.terms, named: "vocabulary")
         try writer.add(column(tfidf.idf), named: "idf")
         try writer.addStrings(ids, named: "ids")
         try writer.addStrings(labels, named: "labels")
@@ -46,7 +47,9 @@ extension TextIndex {
         try writer.write(to: path)
     }
 
-    /// Opens an index saved with ``save(to:)``; dense parts are used in place from the mapping.
+    /// Opens an index saved with ``save(to:)``; the vocabulary and the dense parts are used in
+    /// place from the mapping (files written before the vocabulary's hash slots were stored get
+    /// them built at open).
     ///
     /// - Throws: ``ModelFileError`` (corrupt, truncated, missing section),
     ///   ``TextModelError/mismatchedModelFile(path:reason:)`` for a file of another kind or
@@ -61,11 +64,11 @@ extension TextIndex {
             throw TextModelError.mismatchedModelFile(path: path, reason: "kind \(metadata.kind) version \(metadata.version), expected \(TextIndexMetadata.kind) \(TextIndexMetadata.version)")
         }
         do {
-            let vocabulary = try file.strings("vocabulary")
-            let tfidf = try TfidfModel(options: metadata.tfidf, vocabulary: vocabulary, idf: try file.column("idf"),
+            let terms = try file.termTable("vocabulary")
+            let tfidf = try TfidfModel(options: metadata.tfidf, terms: terms, idf: try file.column("idf"),
                                        documentCount: metadata.fittedDocuments)
             let ids = try file.strings("ids")
-            let weights = try SparseMatrix(rows: ids.count, columns: vocabulary.count,
+            let weights = try SparseMatrix(rows: ids.count, columns: terms.count,
                                            rowOffsets: try file.int64s("weights_offsets").map(Int.init),
                                            columnIndices: try file.int32s("weights_columns"), values: try file.column("weights_values"))
             let lsi = try metadata.lsiTopics.map { _ in
@@ -109,9 +112,7 @@ extension ModelFile {
     /// Strings stored by `addStrings(_:named:)`.
     func strings(_ name: String) throws -> [String] {
         let bytes = try self.bytes(name + "_bytes"), offsets = try int64s(name + "_offsets")
-        guard offsets.first == 0, offsets.last == Int64(bytes.count), zip(offsets, offsets.dropFirst()).allSatisfy({ $0 <= $1 }) else {
-            throw ModelFileError.invalidSection(path: path, section: name + "_offsets", reason: "offsets do not cover the bytes")
-        }
+        try offsets.withUnsafeBufferPointer { try checkOffsets($0, cover: bytes.count, section: name + "_offsets") }
         return (0 ..< offsets.count - 1).map { String(decoding: bytes[Int(offsets[$0]) ..< Int(offsets[$0 + 1])], as: UTF8.self) }
     }
 

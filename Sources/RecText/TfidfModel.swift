@@ -1,9 +1,11 @@
+internal import RealModule
 import RecKernels
 
-/// Turns text into feature ids: tokens (``Tokenizer``), stop-word removal, then word n-grams
-/// over the remaining tokens (scikit-learn's `_word_ngrams`: an n-gram may span a removed stop
-/// word). Features are keyed by token-id sequences, so an n-gram's text is only built for the
-/// terms finally kept.
+/// Turns the training texts into feature ids: tokens (``Tokenizer``), stop-word removal, then
+/// word n-grams over the remaining tokens (scikit-learn's `_word_ngrams`: an n-gram may span a
+/// removed stop word). Features are keyed by token-id sequences, so an n-gram's text is only
+/// built for the terms finally kept. Used while fitting; a fitted model looks terms up in its
+/// ``TermTable`` (``QueryAnalyzer``).
 struct TermLookup: Sendable {
     let options: AnalyzerOptions
     private let tokenizer: Tokenizer
@@ -31,31 +33,6 @@ struct TermLookup: Sendable {
             if !isStopWord[id] { scratch.append(Int32(id)) }
         }
         Self.forEachNgram(scratch, options) { key in out.append(Int32(features.insert(key))) }
-    }
-
-    /// Appends the id of every n-gram occurrence of `text` that is a known feature to `out`.
-    func analyze(_ text: String, into out: inout [Int32], scratch: inout [Int32]) {
-        scratch.removeAll(keepingCapacity: true)
-        tokenizer.forEachToken(in: text) { bytes in
-            if let id = tokens.find(bytes) {
-                if !isStopWord[id] { scratch.append(Int32(id)) }
-            } else {
-                scratch.append(-1)  // unknown: no feature contains it, but it still separates n-grams
-            }
-        }
-        Self.forEachNgram(scratch, options) { key in
-            if !key.contains(-1), let feature = features.find(key) { out.append(Int32(feature)) }
-        }
-    }
-
-    /// Adds a term of a stored vocabulary (tokens joined by spaces); returns its feature id.
-    mutating func insertTerm(_ term: String) -> Int {
-        let ids = term.split(separator: " ", omittingEmptySubsequences: false).map { token -> Int32 in
-            let id = tokens.insert(Array(token.utf8))
-            if id == isStopWord.count { isStopWord.append(false) }
-            return Int32(id)
-        }
-        return features.insert(ids)
     }
 
     /// The text of feature `id`: its tokens joined by single spaces, as scikit-learn names n-grams.
@@ -89,15 +66,15 @@ struct TermLookup: Sendable {
 public struct TfidfModel: Sendable {
     /// The options it was fitted with.
     public let options: TfidfOptions
-    /// Term of each column.
-    public let vocabulary: [String]
+    /// Term of each column, searched in place (read from the model file's mapping when opened).
+    public let terms: TermTable
+    /// Term of each column, decoded. - Complexity: O(terms); look terms up with ``column(ofTerm:)``.
+    public var vocabulary: [String] { Array(terms) }
     /// Inverse document frequency of each column (all 1 without idf).
     public let idf: [Float]
     /// Number of documents it was fitted on.
     public let documentCount: Int
-    private let lookup: TermLookup
-    /// Feature id → column, -1 for features not kept.
-    private let featureColumns: [Int32]
+    private let analyzer: QueryAnalyzer
 
     /// Fits the model on `texts` and returns it with their weight matrix (scikit-learn's
     /// `fit_transform`): one row per text, one column per term.
@@ -161,47 +138,41 @@ public struct TfidfModel: Sendable {
             }
         }
         var featureColumns = [Int32](repeating: -1, count: featureCount)
-        var vocabulary: [String] = []
+        var termBytes: [UInt8] = [], termOffsets: [Int64] = [0]
         var idf: [Float] = []
-        vocabulary.reserveCapacity(order.count)
         for (column, position) in order.enumerated() {
             let feature = kept[position]
             featureColumns[feature] = Int32(column)
-            vocabulary.append(String(decoding: bytes[starts[position] ..< starts[position + 1]], as: UTF8.self))
+            termBytes.append(contentsOf: bytes[starts[position] ..< starts[position + 1]])
+            termOffsets.append(Int64(termBytes.count))
             idf.append(inverseDocumentFrequency(Int(documentFrequency[feature]), documents: n, options: options))
         }
         kept = []
-        let model = TfidfModel(options: options, vocabulary: vocabulary, idf: idf, documentCount: n, lookup: lookup,
-                               featureColumns: featureColumns)
-        return (model, try model.weigh(features: flat, offsets: offsets))
+        let terms = try TermTable(bytes: MappedElements(termBytes), offsets: MappedElements(termOffsets))
+        let model = try TfidfModel(options: options, terms: terms, idf: idf, documentCount: n)
+        for i in flat.indices { flat[i] = featureColumns[Int(flat[i])] }
+        return (model, try model.weigh(columns: flat, offsets: offsets))
     }
 
-    /// Rebuilds a model from its stored vocabulary and idf (see ``TextIndex/save(to:)``).
+    /// A model from its vocabulary (terms in column order) and idf.
+    ///
+    /// - Throws: ``TextModelError/invalidOption(_:)`` when the parts disagree or a term repeats.
+    public init(options: TfidfOptions, vocabulary: [String], idf: [Float], documentCount: Int) throws {
+        try self.init(options: options, terms: try TermTable(vocabulary), idf: idf, documentCount: documentCount)
+    }
+
+    /// A model over a term table (as read from a model file, see ``TextIndex/save(to:)``).
     ///
     /// - Throws: ``TextModelError/invalidOption(_:)`` when the parts disagree.
-    public init(options: TfidfOptions, vocabulary: [String], idf: [Float], documentCount: Int) throws {
-        guard vocabulary.count == idf.count, !vocabulary.isEmpty else {
-            throw TextModelError.invalidOption("a vocabulary of \(vocabulary.count) terms with \(idf.count) idf values")
+    public init(options: TfidfOptions, terms: TermTable, idf: [Float], documentCount: Int) throws {
+        guard terms.count == idf.count, !terms.isEmpty else {
+            throw TextModelError.invalidOption("a vocabulary of \(terms.count) terms with \(idf.count) idf values")
         }
-        var lookup = TermLookup(options: options.analyzer)
-        var featureColumns: [Int32] = []
-        for (column, term) in vocabulary.enumerated() {
-            let feature = lookup.insertTerm(term)
-            guard feature == featureColumns.count else { throw TextModelError.invalidOption("term '\(term)' appears twice") }
-            featureColumns.append(Int32(column))
-        }
-        self.init(options: options, vocabulary: vocabulary, idf: idf, documentCount: documentCount, lookup: lookup,
-                  featureColumns: featureColumns)
-    }
-
-    private init(options: TfidfOptions, vocabulary: [String], idf: [Float], documentCount: Int, lookup: TermLookup,
-                 featureColumns: [Int32]) {
         self.options = options
-        self.vocabulary = vocabulary
+        self.terms = terms
         self.idf = idf
         self.documentCount = documentCount
-        self.lookup = lookup
-        self.featureColumns = featureColumns
+        self.analyzer = QueryAnalyzer(options: options.analyzer)
     }
 
     /// The weight rows of new texts with the fitted vocabulary and idf (scikit-learn's
@@ -209,43 +180,35 @@ public struct TfidfModel: Sendable {
     ///
     /// - Complexity: O(characters + n-grams × log(n-grams per text)).
     public func transform(_ texts: [String]) -> SparseMatrix {
-        var flat: [Int32] = [], offsets = [0], scratch: [Int32] = []
+        var flat: [Int32] = [], offsets = [0], scratch = QueryAnalyzer.Scratch()
         for text in texts {
-            lookup.analyze(text, into: &flat, scratch: &scratch)
+            analyzer.analyze(text, terms: terms, into: &flat, scratch: &scratch)
             offsets.append(flat.count)
         }
-        // Weights of known features are finite by construction.
-        return try! weigh(features: flat, offsets: offsets)
+        // Weights of known terms are finite by construction.
+        return try! weigh(columns: flat, offsets: offsets)
     }
 
     /// The column of `term` (a token or space-joined n-gram as in ``vocabulary``), or nil.
-    public func column(ofTerm term: String) -> Int? {
-        let ids = term.split(separator: " ", omittingEmptySubsequences: false).map { lookup.tokens.find(Array($0.utf8)) }
-        guard ids.allSatisfy({ $0 != nil }), let feature = lookup.features.find(ids.map { Int32($0!) }) else { return nil }
-        let column = featureColumns[feature]
-        return column >= 0 ? Int(column) : nil
-    }
+    public func column(ofTerm term: String) -> Int? { terms.column(of: term) }
 
     /// The analyzer's tokens of `text` after stop-word removal (unigrams), for models that
     /// work on words (word2vec).
     public func words(_ text: String) -> [String] {
-        let tokenizer = Tokenizer(lowercase: options.analyzer.lowercase)
-        let stop = Set((options.analyzer.englishStopWords ? englishStopWords : []) + options.analyzer.stopWords)
-        return tokenizer.tokens(text).filter { !stop.contains($0) }
+        var words: [String] = []
+        analyzer.forEachKeptToken(in: text) { words.append(String(decoding: $0, as: UTF8.self)) }
+        return words
     }
 
-    /// Counts, weights and normalizes per-document feature lists.
-    private func weigh(features: [Int32], offsets: [Int]) throws -> SparseMatrix {
+    /// Counts, weights and normalizes per-document column lists (-1: a feature not kept).
+    private func weigh(columns features: [Int32], offsets: [Int]) throws -> SparseMatrix {
         var rowOffsets = [0], columns: [Int32] = [], values: [Float] = []
         columns.reserveCapacity(features.count)
         values.reserveCapacity(features.count)
         var row: [Int32] = []
         for d in 0 ..< offsets.count - 1 {
             row.removeAll(keepingCapacity: true)
-            for feature in features[offsets[d] ..< offsets[d + 1]] {
-                let column = featureColumns[Int(feature)]
-                if column >= 0 { row.append(column) }
-            }
+            for column in features[offsets[d] ..< offsets[d + 1]] where column >= 0 { row.append(column) }
             row.sort()
             let start = values.count
             var i = 0
@@ -253,7 +216,7 @@ public struct TfidfModel: Sendable {
                 var j = i + 1
                 while j < row.count && row[j] == row[i] { j += 1 }
                 let count = Float(j - i)
-                let tf = options.sublinearTF ? 1 + _log(count) : count
+                let tf = options.sublinearTF ? 1 + .log(count) : count
                 columns.append(row[i])
                 values.append(tf * idf[Int(row[i])])
                 i = j
@@ -261,7 +224,7 @@ public struct TfidfModel: Sendable {
             normalize(&values[start...])
             rowOffsets.append(values.count)
         }
-        return try SparseMatrix(rows: offsets.count - 1, columns: vocabulary.count, rowOffsets: rowOffsets,
+        return try SparseMatrix(rows: offsets.count - 1, columns: terms.count, rowOffsets: rowOffsets,
                                 columnIndices: columns, values: values)
     }
 
@@ -281,7 +244,7 @@ public struct TfidfModel: Sendable {
     private static func inverseDocumentFrequency(_ df: Int, documents n: Int, options: TfidfOptions) -> Float {
         guard options.useIDF else { return 1 }
         let smooth = options.smoothIDF ? 1.0 : 0.0
-        return Float(_log((Double(n) + smooth) / (Double(df) + smooth)) + 1)
+        return Float(.log((Double(n) + smooth) / (Double(df) + smooth)) + 1)
     }
 }
 
@@ -295,12 +258,52 @@ private func lexicographicallyPrecedes(_ bytes: UnsafeBufferPointer<UInt8>, _ a:
     return a.count < b.count
 }
 
-#if canImport(Glibc)
-internal import Glibc
-func _log(_ x: Double) -> Double { Glibc.log(x) }
-func _log(_ x: Float) -> Float { Glibc.logf(x) }
-#elseif canImport(Darwin)
-internal import Darwin
-func _log(_ x: Double) -> Double { Darwin.log(x) }
-func _log(_ x: Float) -> Float { Darwin.logf(x) }
-#endif
+/// Turns a text into the columns of its known terms, looked up in a ``TermTable`` in place:
+/// tokens, stop-word removal, then each n-gram's bytes (tokens joined by single spaces, as the
+/// terms are spelled) hashed and probed. No table of the vocabulary is built.
+struct QueryAnalyzer: Sendable {
+    let options: AnalyzerOptions
+    private let tokenizer: Tokenizer
+    private var stopWords = InternTable<UInt8>()
+
+    /// Reusable buffers of one caller.
+    struct Scratch {
+        var tokenBytes: [UInt8] = []
+        var tokenEnds: [Int] = []
+        var key: [UInt8] = []
+    }
+
+    init(options: AnalyzerOptions) {
+        self.options = options
+        self.tokenizer = Tokenizer(lowercase: options.lowercase)
+        for word in (options.englishStopWords ? englishStopWords : []) + options.stopWords { stopWords.insert(Array(word.utf8)) }
+    }
+
+    /// Calls `body` with each token of `text` that is not a stop word.
+    func forEachKeptToken(in text: String, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
+        tokenizer.forEachToken(in: text) { bytes in if stopWords.find(bytes) == nil { body(bytes) } }
+    }
+
+    /// Appends the column of every n-gram occurrence of `text` that is a term of `terms` to `out`.
+    /// - Complexity: O(characters + n-grams × n-gram length) expected.
+    func analyze(_ text: String, terms: TermTable, into out: inout [Int32], scratch: inout Scratch) {
+        scratch.tokenBytes.removeAll(keepingCapacity: true)
+        scratch.tokenEnds.removeAll(keepingCapacity: true)
+        forEachKeptToken(in: text) { bytes in
+            scratch.tokenBytes.append(contentsOf: bytes)
+            scratch.tokenEnds.append(scratch.tokenBytes.count)
+        }
+        let count = scratch.tokenEnds.count
+        guard options.minimumNgram <= count else { return }
+        for n in options.minimumNgram ... min(options.maximumNgram, count) {
+            for first in 0 ... count - n {
+                scratch.key.removeAll(keepingCapacity: true)
+                for token in first ..< first + n {
+                    if token > first { scratch.key.append(0x20) }
+                    scratch.key.append(contentsOf: scratch.tokenBytes[(token == 0 ? 0 : scratch.tokenEnds[token - 1]) ..< scratch.tokenEnds[token]])
+                }
+                if let column = scratch.key.withUnsafeBufferPointer({ terms.column(ofUTF8: $0) }) { out.append(Int32(column)) }
+            }
+        }
+    }
+}

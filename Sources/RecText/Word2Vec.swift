@@ -77,10 +77,7 @@ public struct Word2Vec: Sendable {
         guard vocabulary.count == vectors.rows, counts.count == vocabulary.count, !vocabulary.isEmpty else {
             throw TextModelError.invalidOption("\(vocabulary.count) tokens, \(counts.count) counts and \(vectors.rows) vectors")
         }
-        var ids: [String: Int] = [:]
-        for (id, token) in vocabulary.enumerated() where ids.updateValue(id, forKey: token) != nil {
-            throw TextModelError.invalidOption("token '\(token)' appears twice in the vocabulary")
-        }
+        let ids = try positions(of: vocabulary) { TextModelError.invalidOption("token '\($0)' appears twice in the vocabulary") }
         self.vocabulary = vocabulary
         self.counts = counts
         self.vectors = vectors

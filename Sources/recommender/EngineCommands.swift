@@ -5,7 +5,7 @@ import RecKernels
 import RecModels
 
 /// Where the engine's models and pipelines come from.
-struct EngineOptions: ParsableArguments {
+struct StoreOptions: ParsableArguments {
     @Option(help: "Model store directory.") var store = "models"
     @Option(help: "Pipeline settings (JSON); default: one pipeline per served model.") var settings: String?
 
@@ -28,8 +28,14 @@ struct Models: ParsableCommand {
             let names = try modelStore.names()
             if names.isEmpty { print("no models in \(store)") }
             for name in names {
-                let active = try modelStore.activeVersion(of: name)?.version
-                print(name)
+                let activeVersion = try modelStore.activeVersion(of: name)
+                let active = activeVersion?.version
+                // Open the active version as the engine would, so a file that cannot be served shows here.
+                var problem = ""
+                if let activeVersion {
+                    do { _ = try modelStore.load(activeVersion) } catch { problem = "  ACTIVE VERSION FAILS TO LOAD: \(error)" }
+                }
+                print(name + problem)
                 for version in try modelStore.versions(of: name) {
                     let marker = version.version == active ? "*" : " "
                     let metrics = version.metadata?.metrics.sorted { $0.key < $1.key }.map { "\($0.key) \(fixed($0.value, 4))" }.joined(separator: ", ") ?? ""
@@ -125,7 +131,7 @@ struct Recommend: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Recommend for a user, for a list of items, or for a text, through a pipeline; prints per-stage timings.")
 
-    @OptionGroup var engine: EngineOptions
+    @OptionGroup var engine: StoreOptions
     @Option(help: "Pipeline name (default: the only one, or the first).") var pipeline: String?
     @Option(help: "A user id.") var user: String?
     @Option(help: "Items, comma-separated: recommend for this history, or with --similar, items like these.") var items: String?
@@ -171,7 +177,7 @@ struct Prompt: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Interactive prompt: type a user id, 'items: a,b,c', or any text; see results with per-stage timings. Empty line or EOF quits.")
 
-    @OptionGroup var engine: EngineOptions
+    @OptionGroup var engine: StoreOptions
     @Option(help: "Pipeline for user ids and items.") var pipeline: String?
     @Option(help: "Pipeline for texts (a text-index pipeline).") var textPipeline: String?
     @Option(name: .shortAndLong, help: "Results.") var k = 10

@@ -53,7 +53,7 @@ struct TextIndexCommand: ParsableCommand {
         options.threads = threads
         let index = try TextIndex(documents: documents, options: options)
         try index.save(to: output)
-        print("indexed \(documents.count) documents, \(index.tfidf.vocabulary.count) terms, \(index.weights.nonzeroCount) weights"
+        print("indexed \(documents.count) documents, \(index.tfidf.terms.count) terms, \(index.weights.nonzeroCount) weights"
               + (lsiTopics.map { ", LSI \($0) topics" } ?? "") + (word2vecDimensions.map { ", word2vec \($0) dims" } ?? "")
               + " in \(fixed(seconds(since: start), 2)) s → \(output)")
     }

@@ -25,8 +25,9 @@ func removeTree(_ store: ModelStore) {
 }
 
 /// The names in `directory`, or none when it cannot be read.
+/// The entries of a store directory, without the writer lock file every store has.
 func entries(_ directory: String) -> [String] {
-    (try? StoreFileSystem.entries(of: directory)) ?? []
+    ((try? StoreFileSystem.entries(of: directory)) ?? []).filter { $0 != ".lock" }
 }
 
 func flipLastByte(of path: String) throws {

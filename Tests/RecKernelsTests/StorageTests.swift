@@ -114,7 +114,7 @@ struct ModelFileTests {
             try file.table("ids")
         }
         // No temporary file is left behind.
-        let listing = try listDirectory(directory)
+        let listing = try SystemCalls.entries(of: directory)
         #expect(listing == ["model.rkm"])
     }
 
@@ -181,15 +181,4 @@ struct ModelFileTests {
             (error as? SystemCallError)?.description.contains("/tmp/does-not-exist/x.rkm") == true
         }
     }
-}
-
-func listDirectory(_ path: String) throws -> [String] {
-    guard let directory = opendir(path) else { throw SystemCallError(call: "opendir", path: path, code: errno) }
-    defer { closedir(directory) }
-    var names: [String] = []
-    while let entry = readdir(directory) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-        if name != "." && name != ".." { names.append(name) }
-    }
-    return names.sorted()
 }

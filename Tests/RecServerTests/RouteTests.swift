@@ -271,7 +271,7 @@ struct RouteTests {
                 #expect(response.status == .badRequest)
             }
             // The stored v2 of 'als' uploaded as a new version of 'copy'.
-            let file = try Data(contentsOf: URL(fileURLWithPath: service.engine!.store.versions(of: "als")[1].path))
+            let file = try Data(contentsOf: URL(fileURLWithPath: service.engine!.store!.versions(of: "als")[1].path))
             try await client.execute(uri: "/v1/models/copy/versions?activate=true&fingerprint=abc", method: .post, headers: headers, body: ByteBuffer(bytes: file)) { (response: TestResponse) async throws in
                 #expect(response.status == .created, "\(String(buffer: response.body))")
             }

@@ -48,4 +48,32 @@ struct EngineCLITests {
         let lines = run("cat \(directory)/all.csv").output.split(separator: "\n")
         #expect(lines.first == "user,rank,item,score" && lines.count == 1 + 150 * 4)
     }
+
+    @Test("several processes adding to one store at once: every version is kept, each number once")
+    func concurrentWriters() throws {
+        let directory = "/tmp/cli-writers-\(getpid())"
+        mkdir(directory, 0o755)
+        defer { _ = run("rm -rf '\(directory)'") }
+        var csv = "user,item\n"
+        for user in 0 ..< 40 { for item in 0 ..< 30 where (user * 7 + item) % 4 == 0 { csv += "u\(user),i\(item)\n" } }
+        let file = fopen(directory + "/events.csv", "w")!
+        fputs(csv, file)
+        fclose(file)
+        let add = "'\(binaries)/recommender' models add --store \(directory)/store --format csv --data \(directory)/events.csv --name shared --model popularity"
+        // Six writers started together by xargs (which reaps them with waitpid: a shell's `wait`
+        // can hang here, since the test process blocks SIGCHLD); each writes its result.
+        let writers = 6
+        let command = "seq 0 \(writers - 1) | xargs -P \(writers) -I{} sh -c '\(add) > \(directory)/out{}.txt 2>&1; echo $? >> \(directory)/out{}.txt'"
+        #expect(run(command).status == 0)
+        var added: [String] = []
+        for n in 0 ..< writers {
+            let output = run("cat \(directory)/out\(n).txt").output
+            #expect(output.hasSuffix("0\n"), "writer \(n): \(output)")
+            added += output.split(separator: "\n").filter { $0.hasPrefix("added shared v") }.map(String.init)
+        }
+        let numbers = added.compactMap { line in line.split(separator: " ").dropFirst(2).first.map { String($0.dropFirst()) } }.compactMap { Int($0) }
+        #expect(numbers.sorted() == Array(1 ... writers), "\(added)")
+        let listed = run("'\(binaries)/recommender' models list --store \(directory)/store").output
+        for version in 1 ... writers { #expect(listed.contains("v\(version) "), "\(listed)") }
+    }
 }

@@ -21,6 +21,13 @@ public struct LatencyHistogram: Sendable, Equatable {
         totalMicroseconds += microseconds
     }
 
+    /// Adds every observation of `other`. - Complexity: O(buckets).
+    public mutating func merge(_ other: LatencyHistogram) {
+        for bucket in counts.indices { counts[bucket] += other.counts[bucket] }
+        count += other.count
+        totalMicroseconds += other.totalMicroseconds
+    }
+
     /// The upper bound of the bucket holding the p-th percentile (0…100); 0 when empty.
     public func percentile(_ p: Double) -> Double {
         guard count > 0 else { return 0 }

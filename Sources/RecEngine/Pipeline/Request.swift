@@ -61,50 +61,148 @@ public struct RecommendationRequest: Sendable, Codable, Equatable {
     }
 }
 
-/// A request as the similarity stage sees it: ids resolved against the models' catalogs,
-/// history reduced to (item, weight) pairs.
+/// One event of a prepared request: the item (its external id and, once resolved, its index
+/// in the catalog of ``PreparedRequest/indexedBy``) with everything that weights it, in one
+/// value — so truncation, dropping unknown items, type weighting and time decay can never get
+/// out of step with each other.
+public struct PreparedEvent: Sendable, Equatable {
+    /// The item's external id.
+    public var item: String
+    /// The item's index in the catalog of the request's ``PreparedRequest/indexedBy`` model;
+    /// nil before id mapping.
+    public var index: Int?
+    /// The event type ("view", "buy", …).
+    public var type: String
+    /// The event's strength so far: its explicit weight (1 when none), times what weighting
+    /// stages applied.
+    public var weight: Float
+    /// Seconds since 1970, when known.
+    public var timestamp: Double?
+
+    /// The prepared form of `event`.
+    public init(_ event: Event) {
+        item = event.item
+        index = nil
+        type = event.type
+        weight = event.weight ?? 1
+        timestamp = event.timestamp
+    }
+}
+
+/// A request as the similarity stage sees it: ids resolved once against a model's catalog
+/// (``indexedBy``), events carrying their own weights.
 public struct PreparedRequest: Sendable {
-    /// The request as the client sent it; pre-processing may clear an unknown user or drop
-    /// unknown seed items.
+    /// The request as the client sent it (after the engine added the user's recent events).
     public var request: RecommendationRequest
-    /// The weighted history, oldest first, by external item id.
-    public var history: [(item: String, weight: Float)]
+    /// The known user's external id; nil for an anonymous request or a user id mapping did not
+    /// find (answered as a cold user).
+    public var user: String?
+    /// The user's index in the catalog of ``indexedBy``.
+    public var userIndex: Int?
+    /// The fresh history, oldest first.
+    public var events: [PreparedEvent]
+    /// "More like these" seed items, by external id, with their indices once resolved.
+    public var seeds: [(item: String, index: Int?)]
     /// Cleaned text, when the request has one.
     public var text: String?
-    /// Items the request (or pre-processing) says never to return.
-    public var exclude: Set<String>
+    /// Items never to return, by external id.
+    public var exclude: [String]
+    /// The model whose catalog the indices refer to; nil before id mapping.
+    public var indexedBy: String?
+    /// Results wanted.
+    public var k: Int
     /// What pre-processing dropped, for the response (unknown items, truncated events).
     public var notes: [String] = []
+    /// What the pipeline's post-processing asks of scoring (set by the pipeline before the
+    /// similarity stage); nil outside a pipeline.
+    public var constraints: ScoringConstraints?
 
-    /// Prepares `request` as is: its events with their explicit weights (1 when nil), its text
-    /// and its exclusions.
-    public init(_ request: RecommendationRequest) {
+    /// Prepares `request` as is: its events with their explicit weights (1 when nil), its seeds,
+    /// its text and its exclusions; `k` when the request does not say.
+    public init(_ request: RecommendationRequest, k: Int = 10) {
         self.request = request
-        self.history = request.history.map { ($0.item, $0.weight ?? 1) }
+        self.user = request.user
+        self.userIndex = nil
+        self.events = request.history.map(PreparedEvent.init)
+        self.seeds = request.items.map { ($0, nil) }
         self.text = request.text
-        self.exclude = Set(request.exclude)
+        self.exclude = request.exclude
+        self.indexedBy = nil
+        self.k = request.k ?? k
+    }
+
+    /// The history as (item, weight) pairs by external id.
+    public var history: [(item: String, weight: Float)] { events.map { ($0.item, $0.weight) } }
+
+    /// The user's index in `catalog` (the model `model`); nil for an anonymous or unknown user.
+    func userIndex(in model: String, catalog: ModelCatalog) -> Int? {
+        guard let user else { return nil }
+        return indexedBy == model ? userIndex : catalog.users.index(of: user)
+    }
+
+    /// The events' item indices in `catalog` (the model `model`), with their weights; events for
+    /// items that catalog lacks are left out.
+    func events(in model: String, catalog: ModelCatalog) -> (items: [Int], weights: [Float]) {
+        var items: [Int] = [], weights: [Float] = []
+        items.reserveCapacity(events.count)
+        weights.reserveCapacity(events.count)
+        for event in events {
+            guard let index = indexedBy == model ? event.index : catalog.items.index(of: event.item) else { continue }
+            items.append(index)
+            weights.append(event.weight)
+        }
+        return (items, weights)
+    }
+
+    /// The seed items' indices in `catalog` (the model `model`).
+    func seeds(in model: String, catalog: ModelCatalog) -> [Int] {
+        seeds.compactMap { indexedBy == model ? $0.index : catalog.items.index(of: $0.item) }
+    }
+
+    /// The request's exclusions' indices in `catalog`.
+    func excluded(in catalog: ModelCatalog) -> [Int] {
+        exclude.compactMap { catalog.items.index(of: $0) }
+    }
+}
+
+/// How a candidate list names its items: indices into a recommender's catalog, or into a list
+/// of ids (a text index's documents).
+public enum CandidateNames: Sendable {
+    /// Indices into a model catalog's item ids.
+    case catalog(IDMap)
+    /// Indices into these ids.
+    case list([String])
+
+    /// The external id of item `index`.
+    public subscript(index: Int) -> String {
+        switch self {
+        case let .catalog(map): map[index]
+        case let .list(ids): ids[index]
+        }
     }
 }
 
 /// Candidate items from one similarity source, with raw scores (higher is better).
 public struct Candidates: Sendable {
-    /// The model the candidates came from, and the version that answered.
+    /// The model the candidates came from.
     public var model: String
     /// The model version that answered; nil for a model registered without a store version.
     public var version: Int?
-    /// External item ids with raw scores (higher is better), best first.
-    public var items: [(item: String, score: Float)]
+    /// Items by index into ``names``, best first.
+    public var items: [ScoredItem]
+    /// How ``items``' indices map to external ids.
+    public var names: CandidateNames
+    /// Whether the source applied the request's exclusions and the pipeline's allow/deny lists
+    /// while scoring; when false, the pipeline filters the list by id afterwards.
+    public var filteredInKernel: Bool
 
     /// Candidates from `model` at `version`.
-    public init(model: String, version: Int?, items: [(item: String, score: Float)]) {
+    public init(model: String, version: Int?, items: [ScoredItem], names: CandidateNames, filteredInKernel: Bool) {
         self.model = model
         self.version = version
         self.items = items
-    }
-
-    /// Candidates from a model's recommendations.
-    public init(model: String, version: Int?, found: [Recommendation]) {
-        self.init(model: model, version: version, items: found.map { ($0.item, $0.score) })
+        self.names = names
+        self.filteredInKernel = filteredInKernel
     }
 }
 
@@ -137,6 +235,8 @@ public struct RecommendationResponse: Sendable, Codable {
 public enum PipelineError: Error, Equatable, Sendable, CustomStringConvertible {
     case badRequest(String)
     case modelNotLoaded(String)
+    /// The store holds the model but its active version could not be loaded; `reason` says why.
+    case modelFailedToLoad(model: String, reason: String)
     case wrongModelKind(model: String, expected: String, actual: String)
     case nothingToScore(String)
 
@@ -144,6 +244,7 @@ public enum PipelineError: Error, Equatable, Sendable, CustomStringConvertible {
         switch self {
         case let .badRequest(reason): "bad request: \(reason)"
         case let .modelNotLoaded(name): "model '\(name)' is not loaded"
+        case let .modelFailedToLoad(name, reason): "model '\(name)' is not served: its active version failed to load: \(reason)"
         case let .wrongModelKind(model, expected, actual): "model '\(model)' is a \(actual) model; this stage needs \(expected)"
         case let .nothingToScore(reason): "nothing to score: \(reason)"
         }

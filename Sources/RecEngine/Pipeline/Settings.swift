@@ -38,7 +38,7 @@ public struct SettingsError: Error, Equatable, Sendable, CustomStringConvertible
 ///       "postprocess": [ { "type": "excludeSeen", "model": "als" }, { "type": "allowDeny", "deny": ["x"] },
 ///                        { "type": "categoryCap", "maximum": 3 }, { "type": "popularityFallback", "model": "pop" } ],
 ///       "results": "scores",                               // scores | metadata
-///       "k": 10, "candidates": 100 } } }
+///       "k": 10, "candidates": 100, "maximumK": 1000, "threadsPerRequest": 1 } } }
 /// ```
 ///
 /// Everything is checked at load — unknown stage types or keys, models that are not served or
@@ -60,7 +60,8 @@ public enum PipelineSettings {
         do { root = try JSONDecoder().decode(JSONValue.self, from: Data(bytes)) } catch {
             throw SettingsError(file: file, key: "(file)", problem: "not valid JSON: \(error)")
         }
-        let reader = Reader(file: file, kinds: Dictionary(manager.served.map { ($0.name, $0.kind) }, uniquingKeysWith: { a, _ in a }))
+        let reader = Reader(file: file, kinds: Dictionary(manager.served.map { ($0.name, $0.kind) } + manager.failed.map { ($0.name, $0.kind) },
+                                                               uniquingKeysWith: { a, _ in a }))
         return try reader.pipelines(root)
     }
 }
@@ -100,11 +101,16 @@ private struct Reader {
         return text
     }
 
-    func integer(_ value: JSONValue?, _ key: String, minimum: Int) throws -> Int {
+    /// The largest k or candidate count settings may ask for: 1,000,000 results already take
+    /// 8 MB per request.
+    static let largestK = 1_000_000
+
+    func integer(_ value: JSONValue?, _ key: String, minimum: Int, maximum: Int = 1_000_000_000) throws -> Int {
         guard case let .number(number)? = value, number == number.rounded(), let integer = Int(exactly: number) else {
             throw fail(key, "must be a whole number")
         }
         guard integer >= minimum else { throw fail(key, "must be at least \(minimum), got \(integer)") }
+        guard integer <= maximum else { throw fail(key, "must be at most \(maximum), got \(integer)") }
         return integer
     }
 
@@ -152,7 +158,8 @@ private struct Reader {
 
     func pipeline(_ name: String, _ value: JSONValue, metadata: ItemMetadata?) throws -> Pipeline {
         let base = "pipelines.\(name)"
-        let fields = try object(value, base, allowed: ["input", "preprocess", "similarity", "scoring", "postprocess", "results", "k", "candidates"])
+        let fields = try object(value, base, allowed: ["input", "preprocess", "similarity", "scoring", "postprocess", "results", "k", "candidates",
+                                                     "maximumK", "threadsPerRequest"])
         let transformer: any RepresentationTransformer
         switch try fields["input"].map({ try string($0, "\(base).input") }) ?? "json" {
         case "json": transformer = JSONRequestTransformer()
@@ -161,8 +168,10 @@ private struct Reader {
         case "events": transformer = RecentEventsTransformer()
         case let other: throw fail("\(base).input", "unknown representation '\(other)' (json, csv, text, events)")
         }
-        let k = try fields["k"].map { try integer($0, "\(base).k", minimum: 1) } ?? 10
-        let candidates = try fields["candidates"].map { try integer($0, "\(base).candidates", minimum: k) }
+        let maximumK = try fields["maximumK"].map { try integer($0, "\(base).maximumK", minimum: 1, maximum: Self.largestK) } ?? Pipeline.defaultMaximumK
+        let k = try fields["k"].map { try integer($0, "\(base).k", minimum: 1, maximum: maximumK) } ?? min(10, maximumK)
+        let candidates = try fields["candidates"].map { try integer($0, "\(base).candidates", minimum: k, maximum: Self.largestK) }
+        let threads = try fields["threadsPerRequest"].map { try integer($0, "\(base).threadsPerRequest", minimum: 1, maximum: 1024) }
         let preprocessors = try array(fields["preprocess"], "\(base).preprocess").enumerated().map { try preprocessor($1, "\(base).preprocess[\($0)]") }
         let sources = try array(fields["similarity"], "\(base).similarity").enumerated().map { try source($1, "\(base).similarity[\($0)]") }
         guard !sources.isEmpty else { throw fail("\(base).similarity", "needs at least one similarity source") }
@@ -179,7 +188,8 @@ private struct Reader {
         case let other: throw fail("\(base).results", "unknown results '\(other)' (scores, metadata)")
         }
         return Pipeline(name: name, transformer: transformer, preprocessors: preprocessors, sources: sources, combiner: combiner,
-                        postprocessors: postprocessors, formatter: formatter, k: k, candidates: candidates)
+                        postprocessors: postprocessors, formatter: formatter, k: k, candidates: candidates,
+                        threadsPerRequest: threads, maximumK: maximumK)
     }
 
     func stageType(_ value: JSONValue, _ key: String, allowed: Set<String>) throws -> (String, [String: JSONValue]) {
@@ -229,7 +239,12 @@ private struct Reader {
         switch type {
         case "firstAvailable": return FirstAvailable()
         case "blend":
-            let weights = try array(f["weights"], "\(key).weights").enumerated().map { Float(try number($1, "\(key).weights[\($0)]")) }
+            let weights = try array(f["weights"], "\(key).weights").enumerated().map { (n, value) in
+                let weight = try number(value, "\(key).weights[\(n)]")
+                guard weight >= 0, weight <= 1e6 else { throw fail("\(key).weights[\(n)]", "must be between 0 and 1e6, got \(weight)") }
+                return Float(weight)
+            }
+            guard weights.contains(where: { $0 > 0 }) || weights.isEmpty else { throw fail("\(key).weights", "at least one weight must be positive") }
             guard weights.count == sources else {
                 throw fail("\(key).weights", "\(weights.count) weights for \(sources) similarity sources: dimensions do not match")
             }

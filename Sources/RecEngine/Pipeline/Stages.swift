@@ -1,5 +1,7 @@
 import FoundationEssentials
+import RealModule
 import RecKernels
+import Synchronization
 import RecModels
 import RecText
 
@@ -18,22 +20,86 @@ public protocol PreProcessor: Sendable {
 }
 
 /// Stage 3: candidates with raw similarities from one model.
+///
+/// Sources answer a whole batch of requests at once, so a factor model scores them with one
+/// GEMM; a single request is a batch of one.
 public protocol SimilaritySource: Sendable {
     /// The model the source reads.
     var model: String { get }
-    /// Up to `count` candidates; an empty list when the request gives this source nothing to
-    /// work from (no known user, no history), so another source can answer.
-    func candidates(for request: PreparedRequest, count: Int, models: ModelSnapshots) throws -> Candidates
+    /// Whether `request` gives this source something to work from (a known user, a history,
+    /// seeds, a text); a source is only asked for requests it applies to.
+    func applies(to request: PreparedRequest, models: ModelSnapshots) -> Bool
+    /// Up to `count` candidates for each request, each applying `constraints` — in the
+    /// scoring kernel where the model allows it (``Candidates/filteredInKernel``).
+    func candidates(for requests: [PreparedRequest], count: Int, constraints: ScoringConstraints,
+                    models: ModelSnapshots) -> [Result<Candidates, any Error>]
+}
+
+/// What post-processing asks of the scoring kernel, applied while scoring so a response has k
+/// items whenever k eligible items exist.
+public struct ScoringConstraints: Sendable {
+    /// Leave out each request's history and, for a known user, the model's training items.
+    public var excludeSeen = false
+    /// When set, only these items may be returned.
+    public var allow: Set<String>?
+    /// Items never returned.
+    public var deny: Set<String> = []
+    /// Catalog bitsets for `allow`/`deny` per model installation, built once.
+    let filters: FilterCache
+
+    init(filters: FilterCache) { self.filters = filters }
+
+    /// The allow/deny lists as a kernel filter over `snapshot`'s catalog; nil when there are
+    /// none. Built on first use for each installed model version, then reused.
+    func itemFilter(for snapshot: ModelSnapshot, catalog: IDMap) throws -> ItemFilter? {
+        guard allow != nil || !deny.isEmpty else { return nil }
+        return try filters.filter(for: snapshot.generation) {
+            let denied = try ItemBitset(capacity: catalog.count, containing: deny.compactMap { catalog.index(of: $0) })
+            let allowed = try allow.map { try ItemBitset(capacity: catalog.count, containing: $0.compactMap { catalog.index(of: $0) }) }
+            return ItemFilter(allowed: allowed, denied: deny.isEmpty ? nil : denied)
+        }
+    }
+
+    /// Whether `item` passes the allow/deny lists (for lists filtered after scoring).
+    func permits(_ item: String) -> Bool {
+        !deny.contains(item) && (allow?.contains(item) ?? true)
+    }
+}
+
+/// Allow/deny bitsets per model installation (``ModelSnapshot/generation``).
+final class FilterCache: Sendable {
+    private let filters = Mutex<[Int: ItemFilter]>([:])
+
+    func filter(for generation: Int, build: () throws -> ItemFilter) throws -> ItemFilter {
+        if let cached = filters.withLock({ $0[generation] }) { return cached }
+        let built = try build()
+        filters.withLock { cache in
+            if cache.count > 64 { cache.removeAll() }  // old generations of swapped models
+            cache[generation] = built
+        }
+        return built
+    }
 }
 
 /// Stage 4: one score per item from the sources' candidates.
 public protocol ScoreCombiner: Sendable {
+    /// Whether every source runs for every request (a blend); false: a fallback chain, where
+    /// a later source runs only when the earlier ones gave fewer than k items.
+    var needsEverySource: Bool { get }
+    /// One ranked list from the sources' candidates, in source order.
     func combine(_ sources: [Candidates]) -> [(item: String, score: Float)]
 }
 
 /// Stage 5: edits the ranked list (exclusions, filters, diversity, fallbacks).
 public protocol PostProcessor: Sendable {
+    /// Adds what this stage asks of the scoring kernel; by default nothing.
+    func constrain(_ constraints: inout ScoringConstraints)
+    /// Edits the ranked list after scoring.
     func process(_ items: inout [(item: String, score: Float)], request: PreparedRequest, k: Int, models: ModelSnapshots) throws
+}
+
+extension PostProcessor {
+    public func constrain(_ constraints: inout ScoringConstraints) {}
 }
 
 /// Stage 6: the final items, with whatever the client needs about them.
@@ -95,8 +161,9 @@ public struct RecentEventsTransformer: RepresentationTransformer {
 
 // MARK: - Pre-processing
 
-/// Resolves ids against a model's catalog: unknown history and seed items are dropped (and
-/// noted), an unknown user is treated as a cold user (noted).
+/// Resolves ids once against a model's catalog: unknown history and seed items are dropped
+/// (and noted), an unknown user is treated as a cold user (noted). Later stages read the
+/// indices.
 public struct IDMapping: PreProcessor {
     /// The recommender whose catalog ids are resolved against.
     public let model: String
@@ -105,20 +172,31 @@ public struct IDMapping: PreProcessor {
 
     public func process(_ request: inout PreparedRequest, models: ModelSnapshots) throws {
         let catalog = try models.recommender(model).catalog
-        if let user = request.request.user, catalog.users.index(of: user) == nil {
-            request.notes.append("unknown user '\(user)': answered as a cold user")
-            request.request.user = nil
+        request.indexedBy = model
+        request.userIndex = nil
+        if let user = request.user {
+            if let index = catalog.users.index(of: user) {
+                request.userIndex = index
+            } else {
+                request.notes.append("unknown user '\(user)': answered as a cold user")
+                request.user = nil
+            }
         }
-        let known = request.history.filter { catalog.items.index(of: $0.item) != nil }
-        if known.count < request.history.count {
-            request.notes.append("dropped \(request.history.count - known.count) events for items '\(model)' does not know")
+        let before = request.events.count
+        request.events = request.events.compactMap { event in
+            guard let index = catalog.items.index(of: event.item) else { return nil }
+            var resolved = event
+            resolved.index = index
+            return resolved
         }
-        request.history = known
-        let seeds = request.request.items.filter { catalog.items.index(of: $0) != nil }
-        if seeds.count < request.request.items.count {
-            request.notes.append("dropped \(request.request.items.count - seeds.count) unknown seed items")
+        if request.events.count < before {
+            request.notes.append("dropped \(before - request.events.count) events for items '\(model)' does not know")
         }
-        request.request.items = seeds
+        let seeds = request.seeds.compactMap { seed in catalog.items.index(of: seed.item).map { (seed.item, Optional($0)) } }
+        if seeds.count < request.seeds.count {
+            request.notes.append("dropped \(request.seeds.count - seeds.count) unknown seed items")
+        }
+        request.seeds = seeds
     }
 }
 
@@ -144,15 +222,16 @@ public struct HistoryTruncation: PreProcessor {
     public init(maximumEvents: Int) { self.maximumEvents = maximumEvents }
 
     public func process(_ request: inout PreparedRequest, models: ModelSnapshots) throws {
-        if request.history.count > maximumEvents {
-            request.notes.append("kept the latest \(maximumEvents) of \(request.history.count) events")
-            request.history.removeFirst(request.history.count - maximumEvents)
+        if request.events.count > maximumEvents {
+            request.notes.append("kept the latest \(maximumEvents) of \(request.events.count) events")
+            request.events.removeFirst(request.events.count - maximumEvents)
         }
     }
 }
 
 /// Multiplies each event's strength by its type's weight (e.g. view 1, cart 3, buy 5);
-/// types not listed get `defaultWeight`.
+/// types not listed get `defaultWeight`. Each event carries its own type, so the stage is
+/// right in any order relative to id mapping and truncation.
 public struct EventTypeWeighting: PreProcessor {
     /// Event type → weight multiplier.
     public let weights: [String: Float]
@@ -165,9 +244,7 @@ public struct EventTypeWeighting: PreProcessor {
     }
 
     public func process(_ request: inout PreparedRequest, models: ModelSnapshots) throws {
-        let types = request.request.history.map(\.type)
-        guard types.count == request.history.count else { return }  // history already filtered: types no longer line up
-        for index in request.history.indices { request.history[index].weight *= weights[types[index]] ?? defaultWeight }
+        for index in request.events.indices { request.events[index].weight *= weights[request.events[index].type] ?? defaultWeight }
     }
 }
 
@@ -179,73 +256,141 @@ public struct TimeDecay: PreProcessor {
     public init(halfLife: Double) { self.halfLife = halfLife }
 
     public func process(_ request: inout PreparedRequest, models: ModelSnapshots) throws {
-        let times = request.request.history.map(\.timestamp)
-        guard times.count == request.history.count, let newest = times.compactMap({ $0 }).max() else { return }
-        for index in request.history.indices {
-            guard let time = times[index] else { continue }
-            request.history[index].weight *= Float(exp2(-(newest - time) / halfLife))
+        guard let newest = request.events.compactMap(\.timestamp).max() else { return }
+        for index in request.events.indices {
+            guard let time = request.events[index].timestamp else { continue }
+            request.events[index].weight *= Float(Double.exp2(-(newest - time) / halfLife))
         }
     }
 }
 
 // MARK: - Similarity calculation
 
-/// A known user's trained vector against the catalog.
+/// What a recommender source needs of one request, in its model's catalog.
+private struct RecommenderWork {
+    let snapshot: ModelSnapshot
+    let recommender: any Recommender
+
+    init(_ name: String, models: ModelSnapshots) throws {
+        snapshot = try models.snapshot(name)
+        recommender = try models.recommender(name)
+    }
+
+    /// Runs `queries` (one per request) through the model's batch path — one GEMM for a factor
+    /// model — with the requests' exclusions and the pipeline's allow/deny bitsets in the kernel.
+    func run(_ queries: [Result<RecommenderQuery, any Error>], count: Int, constraints: ScoringConstraints) -> [Result<Candidates, any Error>] {
+        let filter: ItemFilter?
+        do { filter = try constraints.itemFilter(for: snapshot, catalog: recommender.catalog.items) } catch {
+            return queries.map { _ in .failure(error) }
+        }
+        let valid = queries.compactMap { try? $0.get() }
+        var answers = recommender.recommend(batch: valid, k: min(count, recommender.catalog.items.count),
+                                            excludeSeen: constraints.excludeSeen, filter: filter).makeIterator()
+        let names = CandidateNames.catalog(recommender.catalog.items)
+        return queries.map { query in
+            query.flatMap { _ in
+                answers.next()!.map { Candidates(model: snapshot.name, version: snapshot.version, items: $0, names: names, filteredInKernel: true) }
+            }
+        }
+    }
+}
+
+/// A known user's trained vector against the catalog; for a user with fresh events, the
+/// fold-in source answers instead.
 public struct UserFactorsSource: SimilaritySource {
     /// The recommender to ask.
     public let model: String
     /// Answers known users from `model`.
     public init(model: String) { self.model = model }
 
-    public func candidates(for request: PreparedRequest, count: Int, models: ModelSnapshots) throws -> Candidates {
-        let snapshot = try models.snapshot(model)
-        guard let user = request.request.user, request.history.isEmpty else { return Candidates(model: model, version: snapshot.version, items: []) }
-        return Candidates(model: model, version: snapshot.version, found: try models.recommender(model).recommend(user: user, k: count))
+    public func applies(to request: PreparedRequest, models: ModelSnapshots) -> Bool {
+        guard request.events.isEmpty, let catalog = try? models.recommender(model).catalog else { return false }
+        return request.userIndex(in: model, catalog: catalog) != nil
+    }
+
+    public func candidates(for requests: [PreparedRequest], count: Int, constraints: ScoringConstraints,
+                           models: ModelSnapshots) -> [Result<Candidates, any Error>] {
+        let work: RecommenderWork
+        do { work = try RecommenderWork(model, models: models) } catch { return requests.map { _ in .failure(error) } }
+        let catalog = work.recommender.catalog
+        return work.run(requests.map { request in
+            Result {
+                guard let user = request.userIndex(in: model, catalog: catalog) else { throw ModelError.unknownUser(request.user ?? "") }
+                return RecommenderQuery(.user(user), excluding: request.excluded(in: catalog))
+            }
+        }, count: count, constraints: constraints)
     }
 }
 
-/// The request's history folded into the model on the fly (a new user, or fresh events), added
-/// to the user's training history when the user is known.
+/// The request's history folded into the model on the fly (a new user, or fresh events),
+/// appended to the user's training history when the user is known.
 public struct FoldInSource: SimilaritySource {
     /// The recommender to fold the history into.
     public let model: String
     /// Folds histories into `model`.
     public init(model: String) { self.model = model }
 
-    public func candidates(for request: PreparedRequest, count: Int, models: ModelSnapshots) throws -> Candidates {
-        let snapshot = try models.snapshot(model)
-        let recommender = try models.recommender(model)
-        var history = request.history
-        if let user = request.request.user, let index = recommender.catalog.users.index(of: user) {
-            let (items, weights) = recommender.catalog.history.row(index)
-            history = zip(items, weights).map { (recommender.catalog.items[Int($0.0)], $0.1) } + history
-        }
-        guard !history.isEmpty else { return Candidates(model: model, version: snapshot.version, items: []) }
-        return Candidates(model: model, version: snapshot.version, found: try recommender.recommend(history: history, k: count))
+    public func applies(to request: PreparedRequest, models: ModelSnapshots) -> Bool {
+        guard let catalog = try? models.recommender(model).catalog else { return false }
+        return !request.events(in: model, catalog: catalog).items.isEmpty || request.userIndex(in: model, catalog: catalog) != nil
+    }
+
+    public func candidates(for requests: [PreparedRequest], count: Int, constraints: ScoringConstraints,
+                           models: ModelSnapshots) -> [Result<Candidates, any Error>] {
+        let work: RecommenderWork
+        do { work = try RecommenderWork(model, models: models) } catch { return requests.map { _ in .failure(error) } }
+        let catalog = work.recommender.catalog
+        return work.run(requests.map { request in
+            Result {
+                var (items, weights) = request.events(in: model, catalog: catalog)
+                if let user = request.userIndex(in: model, catalog: catalog) {
+                    let row = catalog.history.rowOffsets[user] ..< catalog.history.rowOffsets[user + 1]
+                    items = catalog.history.columnIndices[row].map(Int.init) + items
+                    weights = Array(catalog.history.values[row]) + weights
+                }
+                guard !items.isEmpty else { throw ModelError.emptyHistory }
+                return RecommenderQuery(.history(items: items, weights: weights), excluding: request.excluded(in: catalog))
+            }
+        }, count: count, constraints: constraints)
     }
 }
 
 /// Items similar to the request's seed items (or, without seeds, to its history), summed.
+/// Similar-item lists are filtered after scoring (``Candidates/filteredInKernel`` is false).
 public struct ItemToItemSource: SimilaritySource {
     /// The recommender to ask for similar items.
     public let model: String
     /// Finds items similar to the seeds in `model`.
     public init(model: String) { self.model = model }
 
-    public func candidates(for request: PreparedRequest, count: Int, models: ModelSnapshots) throws -> Candidates {
-        let snapshot = try models.snapshot(model)
-        let recommender = try models.recommender(model)
-        let seeds = request.request.items.isEmpty ? request.history.map(\.item) : request.request.items
-        var totals: [String: Float] = [:]
-        for seed in Set(seeds) {
-            for match in try recommender.similarItems(to: seed, k: count) { totals[match.item, default: 0] += match.score }
+    public func applies(to request: PreparedRequest, models: ModelSnapshots) -> Bool {
+        !request.seeds.isEmpty || !request.events.isEmpty
+    }
+
+    public func candidates(for requests: [PreparedRequest], count: Int, constraints: ScoringConstraints,
+                           models: ModelSnapshots) -> [Result<Candidates, any Error>] {
+        requests.map { request in
+            Result {
+                let snapshot = try models.snapshot(model)
+                let recommender = try models.recommender(model)
+                let catalog = recommender.catalog
+                let seeds = request.seeds.isEmpty ? request.events(in: model, catalog: catalog).items : request.seeds(in: model, catalog: catalog)
+                var totals: [Int: Float] = [:]
+                for seed in Set(seeds) {
+                    for match in try recommender.similarItems(to: seed, k: min(count, catalog.items.count)) { totals[match.id, default: 0] += match.score }
+                }
+                for seed in seeds { totals[seed] = nil }
+                var items: [ScoredItem] = totals.map { ScoredItem(id: $0.key, score: $0.value) }
+                items.sort(by: ScoredItem.ranksBefore)
+                return Candidates(model: model, version: snapshot.version, items: Array(items.prefix(count)), names: .catalog(catalog.items),
+                                  filteredInKernel: false)
+            }
         }
-        for seed in seeds { totals[seed] = nil }
-        return Candidates(model: model, version: snapshot.version, items: ranked(totals, limit: count))
     }
 }
 
-/// A text query against a text index (TF-IDF, LSI or word2vec document vectors).
+/// A text query against a text index (TF-IDF, LSI or word2vec document vectors); filtered
+/// after scoring.
 public struct TextQuerySource: SimilaritySource {
     /// The text index to query.
     public let model: String
@@ -257,40 +402,67 @@ public struct TextQuerySource: SimilaritySource {
         self.representation = representation
     }
 
-    public func candidates(for request: PreparedRequest, count: Int, models: ModelSnapshots) throws -> Candidates {
-        let snapshot = try models.snapshot(model)
-        guard let text = request.text, !text.isEmpty else { return Candidates(model: model, version: snapshot.version, items: []) }
-        let matches = try models.textIndex(model).query(text, k: count, using: representation)
-        return Candidates(model: model, version: snapshot.version, items: matches.map { ($0.id, $0.score) })
+    public func applies(to request: PreparedRequest, models: ModelSnapshots) -> Bool {
+        !(request.text ?? "").isEmpty
+    }
+
+    public func candidates(for requests: [PreparedRequest], count: Int, constraints: ScoringConstraints,
+                           models: ModelSnapshots) -> [Result<Candidates, any Error>] {
+        requests.map { request in
+            Result {
+                let snapshot = try models.snapshot(model)
+                let matches = try models.textIndex(model).query(request.text ?? "", k: count, using: representation)
+                return Candidates(model: model, version: snapshot.version, items: matches.enumerated().map { ScoredItem(id: $0.offset, score: $0.element.score) },
+                                  names: .list(matches.map(\.id)), filteredInKernel: false)
+            }
+        }
+    }
+}
+
+extension ScoredItem {
+    /// Higher scores first, ties by lower id: the kernel's order.
+    static func ranksBefore(_ a: ScoredItem, _ b: ScoredItem) -> Bool {
+        a.score > b.score || (a.score == b.score && a.id < b.id)
     }
 }
 
 // MARK: - Scoring
 
-/// The first source that produced candidates, scores as they are: a fallback chain.
+/// A fallback chain: the first source's items, then — only when it gave fewer than k — the
+/// next source's items not already listed, and so on. A later source does not run once the
+/// earlier ones gave k.
 public struct FirstAvailable: ScoreCombiner {
     /// A first-available combiner.
     public init() {}
+    public var needsEverySource: Bool { false }
     public func combine(_ sources: [Candidates]) -> [(item: String, score: Float)] {
-        sources.first { !$0.items.isEmpty }?.items ?? []
+        guard sources.count > 1 else { return sources.first.map { list in list.items.map { (list.names[$0.id], $0.score) } } ?? [] }
+        var listed = Set<String>(), combined: [(item: String, score: Float)] = []
+        for source in sources {
+            for entry in source.items {
+                let name = source.names[entry.id]
+                if listed.insert(name).inserted { combined.append((name, entry.score)) }
+            }
+        }
+        return combined
     }
 }
 
 /// A weighted sum of the sources' scores, each min–max normalized to [0, 1] first so models
 /// on different scales blend meaningfully; an item a source did not return gets 0 from it.
 public struct WeightedBlend: ScoreCombiner {
-    /// One weight per source, in the pipeline's source order; sources beyond the last weight are
-    /// ignored.
+    /// One weight per source, in the pipeline's source order.
     public let weights: [Float]
     /// Blends the sources with `weights`.
     public init(weights: [Float]) { self.weights = weights }
+    public var needsEverySource: Bool { true }
 
     public func combine(_ sources: [Candidates]) -> [(item: String, score: Float)] {
         var totals: [String: Float] = [:]
         for (source, weight) in zip(sources, weights) where !source.items.isEmpty {
             let scores = source.items.map(\.score)
             let low = scores.min()!, span = scores.max()! - low
-            for (item, score) in source.items { totals[item, default: 0] += weight * (span > 0 ? (score - low) / span : 1) }
+            for entry in source.items { totals[source.names[entry.id], default: 0] += weight * (span > 0 ? (entry.score - low) / span : 1) }
         }
         return ranked(totals, limit: totals.count)
     }
@@ -298,27 +470,20 @@ public struct WeightedBlend: ScoreCombiner {
 
 // MARK: - Post-processing
 
-/// Leaves out the request's exclusions, its history and the user's training items.
+/// Leaves out the request's history and, for a known user, the model's training items —
+/// inside the scoring kernel (the request's own exclusions are always left out).
 public struct ExcludeSeen: PostProcessor {
-    /// The model whose training history counts as seen; nil: the request's own only.
+    /// Kept for settings files; the seen items are each scoring model's own training items.
     public let model: String?
-    /// Leaves out the request's exclusions and history and, with `model`, the user's training
-    /// items in that model.
+    /// Leaves out what the user has seen.
     public init(model: String? = nil) { self.model = model }
 
-    public func process(_ items: inout [(item: String, score: Float)], request: PreparedRequest, k: Int, models: ModelSnapshots) throws {
-        var seen = request.exclude.union(request.history.map(\.item))
-        if let model, let user = request.request.user {
-            let catalog = try models.recommender(model).catalog
-            if let index = catalog.users.index(of: user) {
-                seen.formUnion(catalog.history.row(index).columns.map { catalog.items[Int($0)] })
-            }
-        }
-        items.removeAll { seen.contains($0.item) }
-    }
+    public func constrain(_ constraints: inout ScoringConstraints) { constraints.excludeSeen = true }
+    public func process(_ items: inout [(item: String, score: Float)], request: PreparedRequest, k: Int, models: ModelSnapshots) throws {}
 }
 
-/// Keeps only allowed items (when an allow list is given) and drops denied ones.
+/// Keeps only allowed items (when an allow list is given) and drops denied ones — inside the
+/// scoring kernel, as catalog bitsets built once per model version.
 public struct AllowDenyFilter: PostProcessor {
     /// The only items that may be returned; nil allows every item.
     public let allow: Set<String>?
@@ -330,13 +495,17 @@ public struct AllowDenyFilter: PostProcessor {
         self.deny = deny
     }
 
-    public func process(_ items: inout [(item: String, score: Float)], request: PreparedRequest, k: Int, models: ModelSnapshots) throws {
-        items.removeAll { entry in deny.contains(entry.item) || (allow.map { !$0.contains(entry.item) } ?? false) }
+    public func constrain(_ constraints: inout ScoringConstraints) {
+        if let allow { constraints.allow = constraints.allow.map { $0.intersection(allow) } ?? allow }
+        constraints.deny.formUnion(deny)
     }
+    public func process(_ items: inout [(item: String, score: Float)], request: PreparedRequest, k: Int, models: ModelSnapshots) throws {}
 }
 
 /// Diversity: at most `maximumPerCategory` items of one category in the top k; items further
-/// down move up to fill. Items without a category are not capped.
+/// down move up to fill. Items without a category are not capped. The pipeline fetches more
+/// candidates (doubling) until k items satisfy the cap or the catalog is exhausted, so capped
+/// items only fill places nothing else can.
 public struct CategoryCap: PostProcessor {
     /// Most items of one category kept ahead of the overflow.
     public let maximumPerCategory: Int
@@ -349,6 +518,12 @@ public struct CategoryCap: PostProcessor {
     }
 
     public func process(_ items: inout [(item: String, score: Float)], request: PreparedRequest, k: Int, models: ModelSnapshots) throws {
+        let (kept, overflow) = capped(items)
+        items = kept + overflow
+    }
+
+    /// The items within the caps, in order, and the ones over them.
+    func capped(_ items: [(item: String, score: Float)]) -> (kept: [(item: String, score: Float)], overflow: [(item: String, score: Float)]) {
         var perCategory: [String: Int] = [:]
         var kept: [(item: String, score: Float)] = [], overflow: [(item: String, score: Float)] = []
         for entry in items {
@@ -360,12 +535,13 @@ public struct CategoryCap: PostProcessor {
                 overflow.append(entry)
             }
         }
-        items = kept + overflow  // capped items only fill places nothing else can
+        return (kept, overflow)
     }
 }
 
-/// Fills the list up to k with the most popular items not already in it or excluded: the
-/// answer for cold users and short lists.
+/// Fills the list up to k with the most popular items not already in it, not excluded and
+/// allowed: the answer for cold users and short lists. The ranking is computed when the
+/// popularity model is installed, so a fill costs O(k + skipped items).
 public struct PopularityFallback: PostProcessor {
     /// The popularity model that ranks the filler items.
     public let model: String
@@ -374,22 +550,30 @@ public struct PopularityFallback: PostProcessor {
 
     public func process(_ items: inout [(item: String, score: Float)], request: PreparedRequest, k: Int, models: ModelSnapshots) throws {
         guard items.count < k else { return }
+        let constraints = request.constraints
+        let snapshot = try models.snapshot(model)
         let popular = try models.recommender(model)
-        let present = Set(items.map(\.item)).union(request.exclude).union(request.history.map(\.item))
+        guard let ranking = snapshot.popularityRanking else {
+            throw PipelineError.wrongModelKind(model: model, expected: "a popularity model", actual: snapshot.model.kind)
+        }
+        let catalog = popular.catalog
+        var present = Set(items.map(\.item)).union(request.exclude)
+        if constraints?.excludeSeen ?? true {
+            present.formUnion(request.events.map(\.item))
+            if let user = request.user, let index = catalog.users.index(of: user) {
+                let row = catalog.history.rowOffsets[index] ..< catalog.history.rowOffsets[index + 1]
+                present.formUnion(catalog.history.columnIndices[row].map { catalog.items[Int($0)] })
+            }
+        }
         let lowest = items.map(\.score).min() ?? 0
         var rank: Float = 1
-        for candidate in try popularItems(popular, count: k + present.count) where !present.contains(candidate) {
+        for index in ranking {
+            let candidate = catalog.items[Int(index)]
+            guard !present.contains(candidate), constraints?.permits(candidate) ?? true else { continue }
             items.append((candidate, lowest - rank))  // below everything personalized, in popularity order
             rank += 1
             if items.count >= k { break }
         }
-    }
-
-    private func popularItems(_ model: any Recommender, count: Int) throws -> [String] {
-        // Popularity is the same for everyone: the first user's unfiltered list.
-        guard model.catalog.users.count > 0 else { return [] }
-        return try model.recommend(users: [0], k: min(count, model.catalog.items.count), excludeSeen: false, filter: nil)[0]
-            .map { model.catalog.items[$0.id] }
     }
 }
 
@@ -426,6 +610,4 @@ extension String {
     }
 }
 
-#if canImport(Glibc)
-import Glibc
-#endif
+

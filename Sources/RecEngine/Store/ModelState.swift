@@ -39,9 +39,9 @@ struct ModelState: Codable, Equatable {
     static func read(_ path: String, name: String, store: String) throws -> ModelState {
         let bytes: [UInt8]
         do { bytes = try MappedFile(path: path).withUnsafeBytes { Array($0) } } catch let error as SystemCallError {
-            let reason = error.code == StoreFileSystem.fileNotFound
+            let reason = error.isFileNotFound
                 ? "the file is missing; the model's version list is lost (restore state.json or delete the model)"
-                : StoreFileSystem.reason(error.code)
+                : error.reason
             throw ModelStoreError.unreadableState(path: path, reason: reason)
         }
         var state: ModelState

@@ -31,22 +31,69 @@ import Synchronization
 ///   and the state is left as it was.
 /// - A missing or unreadable `state.json` is an error (``ModelStoreError/unreadableState(path:reason:)``),
 ///   never silently replaced.
-/// - Concurrency: every state change holds a lock per store directory, shared by all `ModelStore`
-///   values on that directory in this process, so concurrent writers in one process are safe.
-///   There is no cross-process lock: two processes writing one store can lose an update.
-///   Reads take no lock: they see the state before or after a concurrent change.
+/// - Concurrency: every change holds a lock per store directory, shared by all `ModelStore`
+///   values on that directory in this process, and an exclusive `flock` on `<directory>/.lock`
+///   shared with every other process: one writer at a time. A second writer waits up to
+///   ``lockTimeout`` and then fails with ``ModelStoreError/busy(path:waited:)``. Reads take no
+///   lock: they see the state before or after a concurrent change.
+/// - Crash leftovers (staging and tombstone directories, temporary files of an interrupted
+///   atomic write) are swept when a store is opened, under the lock.
 public struct ModelStore: Sendable {
     /// The store's absolute, canonical directory.
     public let directory: String
+    /// How long a change waits for another process's change to finish before failing.
+    public let lockTimeout: Duration
     private let lock: DirectoryLock
 
-    /// Opens the store at `directory`, creating it (and missing parents) when absent.
+    /// Opens the store at `directory`, creating it (and missing parents) when absent, and sweeps
+    /// what a crashed writer left behind.
     ///
-    /// - Throws: ``ModelStoreError/fileSystem(operation:path:reason:)``.
-    public init(directory: String) throws {
+    /// - Parameter lockTimeout: how long a change waits for another writer (30 s by default).
+    /// - Throws: ``ModelStoreError/fileSystem(operation:path:reason:)``, ``ModelStoreError/busy(path:waited:)``.
+    public init(directory: String, lockTimeout: Duration = .seconds(30)) throws {
         try StoreFileSystem.createDirectories(directory)
         self.directory = try StoreFileSystem.canonicalPath(directory)
+        self.lockTimeout = lockTimeout
         lock = DirectoryLock.shared(for: self.directory)
+        try sweepLeftovers()
+    }
+
+    /// Removes staging (`.new-*`) and tombstone (`.deleted-*`) directories and temporary files
+    /// (`*.tmp-*`) of interrupted writes. Runs under the writer lock, so whatever it finds
+    /// belongs to a writer that is gone. - Returns: the paths removed.
+    @discardableResult
+    public func sweepLeftovers() throws -> [String] {
+        try withWriterLock {
+            var removed: [String] = []
+            for entry in try StoreFileSystem.entries(of: directory) {
+                let path = "\(directory)/\(entry)"
+                if (entry.hasPrefix(".new-") || entry.hasPrefix(".deleted-")) && StoreFileSystem.isDirectory(path) {
+                    try StoreFileSystem.removeFlatDirectory(path)
+                    removed.append(path)
+                } else if Self.isValid(entry) && StoreFileSystem.isDirectory(path) {
+                    for file in try StoreFileSystem.entries(of: path) where file.contains(".tmp-") {
+                        try StoreFileSystem.removeFile("\(path)/\(file)")
+                        removed.append("\(path)/\(file)")
+                    }
+                }
+            }
+            return removed
+        }
+    }
+
+    /// Runs `body` holding this process's lock on the directory and the cross-process `flock`.
+    func withWriterLock<T>(_ body: () throws -> T) throws -> T {
+        try lock.withLock {
+            let path = "\(directory)/.lock"
+            let file: FileLock
+            do { file = try FileLock(path: path, owner: "model store writer", timeout: lockTimeout) } catch let timeout as FileLockTimeout {
+                throw ModelStoreError.busy(path: path, waited: timeout.waited, holder: timeout.holder)
+            } catch let error as SystemCallError {
+                throw ModelStoreError.fileSystem(operation: error.call, path: error.path, reason: error.reason)
+            }
+            defer { file.release() }
+            return try body()
+        }
     }
 
     /// The names of the stored models, sorted. - Complexity: O(models log models).
@@ -160,7 +207,7 @@ public struct ModelStore: Sendable {
     /// - Throws: ``ModelStoreError/unknownModel(_:)``, ``ModelStoreError/invalidName(_:)``.
     public func delete(name: String) throws {
         try checkName(name)
-        try lock.withLock {
+        try withWriterLock {
             let folder = folder(of: name)
             guard StoreFileSystem.isDirectory(folder) else { throw ModelStoreError.unknownModel(name) }
             // One rename takes the model out of the listing atomically; the files go after.
@@ -211,7 +258,7 @@ public struct ModelStore: Sendable {
     /// Reads the state of `name`, lets `change` edit it, and writes it back atomically, all
     /// under the directory lock; when `change` throws nothing is written.
     private func changeState<T>(of name: String, _ change: (inout ModelState) throws -> T) throws -> T {
-        try lock.withLock {
+        try withWriterLock {
             var state = try state(of: name)
             let result = try change(&state)
             try state.write(to: "\(folder(of: name))/\(ModelState.fileName)")
@@ -235,7 +282,7 @@ public struct ModelStore: Sendable {
     private func addVersion(name: String, fingerprint: String, activate: Bool,
                             write: (String) throws -> Void) throws -> ModelVersion {
         try checkName(name)
-        return try lock.withLock {
+        return try withWriterLock {
             let folder = folder(of: name)
             let isNew = !StoreFileSystem.isDirectory(folder)
             var state = isNew ? ModelState() : try state(of: name)

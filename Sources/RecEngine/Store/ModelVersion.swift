@@ -84,6 +84,8 @@ public enum ModelStoreError: Error, Equatable, Sendable, CustomStringConvertible
     case unreadableState(path: String, reason: String)
     /// An operating-system call failed.
     case fileSystem(operation: String, path: String, reason: String)
+    /// Another process kept the store's writer lock for longer than the wait allowed.
+    case busy(path: String, waited: Duration, holder: String?)
 
     public var description: String {
         switch self {
@@ -99,6 +101,8 @@ public enum ModelStoreError: Error, Equatable, Sendable, CustomStringConvertible
             "\(path): holds a '\(kind)' model, which the store cannot load (it loads \(StoredKinds.all.joined(separator: ", ")))"
         case let .unreadableState(path, reason): "\(path): unreadable model state: \(reason)"
         case let .fileSystem(operation, path, reason): "\(operation)(\(path)) failed: \(reason)"
+        case let .busy(path, waited, holder):
+            "\(path): another process (\(holder ?? "unknown")) is changing the store (waited \(waited.components.seconds) s for its lock); try again when it has finished"
         }
     }
 }

@@ -72,7 +72,7 @@ enum StoredKinds {
         do { return try body() } catch let error as ModelStoreError {
             throw error
         } catch let error as SystemCallError {
-            throw ModelStoreError.fileSystem(operation: error.call, path: error.path, reason: StoreFileSystem.reason(error.code))
+            throw ModelStoreError.fileSystem(operation: error.call, path: error.path, reason: error.reason)
         } catch {
             let reason = "\(error)"
             let prefix = "\(path): "

@@ -30,8 +30,13 @@ public enum SIMDLevel: Int, Sendable, CaseIterable, Comparable, CustomStringConv
     }
 }
 
-/// The one internal layer over the C kernels: Swift buffers in, C calls out.
+/// The one internal layer over the C kernels (`CRecKernels`): Swift buffers and labeled
+/// arguments in, C calls out. The rest of RecKernels calls these, ``TopKHeaps`` and
+/// ``SkipGramJob`` (in `Backends/`); only `Backends/` imports the C modules.
 enum Kernels {
+    /// CPUs in this process's affinity mask (the online count where there is none).
+    static func availableCPUs() -> Int { Int(rk_available_cpus()) }
+
     static func allFinite(_ values: UnsafeBufferPointer<Float>, level: SIMDLevel = .best) -> Bool {
         guard let base = values.baseAddress else { return true }
         return rk_all_finite(Int32(level.rawValue), base, values.count) != 0

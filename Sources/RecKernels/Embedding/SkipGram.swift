@@ -1,4 +1,4 @@
-internal import CRecKernels
+internal import RealModule
 
 /// Hyper-parameters of skip-gram training with negative sampling. The defaults are gensim's
 /// `Word2Vec(sg=1)` defaults, so results are comparable with it.
@@ -48,7 +48,7 @@ public enum SkipGramError: Error, Equatable, Sendable, CustomStringConvertible {
 /// Skip-gram with negative sampling (word2vec, item2vec) over an integer-coded corpus: the
 /// numeric core of word and item embeddings.
 ///
-/// The inner loop is C with AVX-512/AVX2 dot products and axpys (`rk_sgns_train`), following
+/// The inner loop is C with AVX-512/AVX2 dot products and axpys (`Kernels.trainSkipGram`), following
 /// gensim's `fast_sentence_sg_neg`: reduced windows, the word2vec 48-bit LCG, a 1,000-entry
 /// sigmoid table on [-6, 6], gensim's subsampling formula and a count^0.75 noise table. Workers
 /// take contiguous shares of the sentences and update the shared tables without locks
@@ -110,22 +110,17 @@ public enum SkipGram {
                             noise.withUnsafeBufferPointer { noiseIDs in
                                 withUnsafeMutablePointer(to: &wordsDone) { progress in
                                     trained.withUnsafeMutableBufferPointer { trainedWords in
-                                        let job = rk_sgns_job(
-                                            input: inputValues.baseAddress, output: outputValues.baseAddress, dims: dimensions,
-                                            corpus: corpusIDs.baseAddress, sentence_offsets: offsets.baseAddress,
-                                            first_sentence: 0, end_sentence: 0, keep_threshold: keepThreshold.baseAddress,
-                                            negative_table: noiseIDs.baseAddress, negative_table_size: noise.count,
-                                            window: Int32(options.window), negatives: Int32(options.negatives),
-                                            alpha_start: options.alpha, alpha_end: options.minimumAlpha,
-                                            total_words: totalWords, words_done: progress, seed: 0)
-                                        let shared = UncheckedSendable((job, trainedWords))
+                                        let job = SkipGramJob(
+                                            input: inputValues.baseAddress!, output: outputValues.baseAddress!, dimensions: dimensions,
+                                            corpus: corpusIDs.baseAddress!, sentenceOffsets: offsets.baseAddress!,
+                                            keepThresholds: keepThreshold.baseAddress!, noise: noiseIDs, window: options.window,
+                                            negatives: options.negatives, alpha: (options.alpha, options.minimumAlpha),
+                                            totalWords: totalWords, wordsDone: progress)
+                                        let counts = UncheckedSendable(trainedWords)
                                         for epoch in 0 ..< options.epochs {
                                             Parallel.forEach(workers) { w in
-                                                var mine = shared.value.0
-                                                mine.first_sentence = shares[w]
-                                                mine.end_sentence = shares[w + 1]
-                                                mine.seed = options.seed &+ UInt64(epoch * workers + w) &* 0x9E37_79B9
-                                                shared.value.1[w] += rk_sgns_train(Int32(SIMDLevel.best.rawValue), &mine)
+                                                let seed = options.seed &+ UInt64(epoch * workers + w) &* 0x9E37_79B9
+                                                counts.value[w] += Int64(Kernels.trainSkipGram(job, sentences: shares[w] ..< shares[w + 1], seed: seed))
                                             }
                                         }
                                     }
@@ -158,7 +153,7 @@ public enum SkipGram {
     /// 2^20 and 2^25) so rare ids keep a share while the table stays cache-friendly.
     static func noiseTable(counts: [Int], exponent: Double) -> [Int32] {
         let size = min(1 << 25, max(1 << 20, counts.count * 64))
-        let weights = counts.map { $0 > 0 ? _pow(Double($0), exponent) : 0 }
+        let weights = counts.map { $0 > 0 ? Double.pow(Double($0), exponent) : 0 }
         let total = weights.reduce(0, +)
         var table = [Int32](repeating: 0, count: size)
         var id = 0, cumulative = weights[0] / total
@@ -185,11 +180,3 @@ public enum SkipGram {
         return w == workers ? offsets.count - 1 : low
     }
 }
-
-#if canImport(Glibc)
-internal import Glibc
-private func _pow(_ x: Double, _ y: Double) -> Double { Glibc.pow(x, y) }
-#elseif canImport(Darwin)
-internal import Darwin
-private func _pow(_ x: Double, _ y: Double) -> Double { Darwin.pow(x, y) }
-#endif

@@ -1,4 +1,3 @@
-internal import CRecKernels
 
 /// The numeric steps of matrix-factorization training — alternating least squares (implicit and
 /// explicit feedback), BPR and biased SGD — on ``EmbeddingTable`` factors and a ``SparseMatrix``
@@ -40,12 +39,14 @@ public enum Factorization {
             switch solver {
             case let .conjugateGradient(steps):
                 gram.withUnsafeBufferPointer { g in
-                    rk_als_cg(level, d, g.baseAddress, y, items, weights, count, alpha, x, Int32(steps), scratch)
+                    Kernels.alsConjugateGradient(dimensions: d, gram: g.baseAddress!, factors: y, rows: items, weights: weights, count: count,
+                                                  alpha: alpha, solution: x, steps: steps, scratch: scratch)
                 }
-                return 0
+                return nil
             case .cholesky:
                 return gram.withUnsafeBufferPointer { g in
-                    rk_normal_solve(level, d, g.baseAddress, 0, y, items, weights, count, 1, alpha, 1, alpha, x, scratch)
+                    Kernels.solveNormalEquations(dimensions: d, gram: g.baseAddress, diagonal: 0, factors: y, rows: items, weights: weights,
+                                                 count: count, weighting: .implicitConfidence(alpha: alpha), solution: x, scratch: scratch)
                 }
             }
         }
@@ -62,9 +63,10 @@ public enum Factorization {
         let failure = solveRows(solving: &solving, fixed: fixed, matrix: matrix, threads: threads) { _, items, weights, count, x, scratch, y in
             if count == 0 {
                 x.update(repeating: 0, count: d)
-                return 0
+                return nil
             }
-            return rk_normal_solve(level, d, nil, regularization * Float(count), y, items, weights, count, 0, 0, 0, 1, x, scratch)
+            return Kernels.solveNormalEquations(dimensions: d, gram: nil, diagonal: regularization * Float(count), factors: y, rows: items,
+                                                weights: weights, count: count, weighting: .leastSquares, solution: x, scratch: scratch)
         }
         if let minor = failure { throw LinearAlgebraError.notPositiveDefinite(leadingMinor: minor) }
     }
@@ -83,7 +85,8 @@ public enum Factorization {
             var regularized = gram
             regularized.withUnsafeMutableBufferPointer { g in for f in 0 ..< d { g[f * d + f] += regularization } }
             return regularized.withUnsafeBufferPointer { g in
-                rk_normal_solve(level, d, g.baseAddress, 0, y, items, weights, items.count, 1, alpha, 1, alpha, x, scratch)
+                Kernels.solveNormalEquations(dimensions: d, gram: g.baseAddress, diagonal: 0, factors: y, rows: items, weights: weights,
+                                             count: items.count, weighting: .implicitConfidence(alpha: alpha), solution: x, scratch: scratch)
             }
         }
     }
@@ -97,7 +100,8 @@ public enum Factorization {
         guard targets.count == rows.rows else { throw MatrixError.shapeMismatch(expected: rows.rows, actual: targets.count) }
         let indices = (0 ..< Int32(rows.rows)).map { $0 }
         return try foldIn(items: indices, weights: targets, fixed: rows) { d, y, x, scratch in
-            rk_normal_solve(level, d, nil, regularization, y, indices, targets, indices.count, 0, 0, 0, 1, x, scratch)
+            Kernels.solveNormalEquations(dimensions: d, gram: nil, diagonal: regularization, factors: y, rows: indices, weights: targets,
+                                         count: indices.count, weighting: .leastSquares, solution: x, scratch: scratch)
         }
     }
 
@@ -127,9 +131,10 @@ public enum Factorization {
                             counts.withUnsafeMutableBufferPointer { counted in
                                 Parallel.forEach(workers) { w in
                                     let samples = entries * (w + 1) / workers - entries * w / workers
-                                    counted[w] = rk_bpr(level, d, shared.value.0, shared.value.1, o.baseAddress, columns.baseAddress,
-                                                        owners.baseAddress, entries, itemCount, samples, learningRate,
-                                                        regularization, seed &+ UInt64(w) &* 0x9E37_79B9_7F4A_7C15)
+                                    counted[w] = Kernels.bprSteps(dimensions: d, users: shared.value.0, items: shared.value.1, rowOffsets: o.baseAddress,
+                                                                  columns: columns.baseAddress, entryRows: owners.baseAddress, entries: entries,
+                                                                  itemCount: itemCount, samples: samples, learningRate: learningRate,
+                                                                  regularization: regularization, seed: seed &+ UInt64(w) &* 0x9E37_79B9_7F4A_7C15)
                                 }
                             }
                             return counts.reduce(0, +)
@@ -166,10 +171,11 @@ public enum Factorization {
                                             let shared = UncheckedSendable((p.baseAddress!, q.baseAddress!, bu.baseAddress!, bi.baseAddress!))
                                             Parallel.forEach(workers) { w in
                                                 let start = n * w / workers, end = n * (w + 1) / workers
-                                                err[w] = rk_sgd_mf(level, d, shared.value.0, shared.value.1, shared.value.2, shared.value.3, mean,
-                                                                   us.baseAddress, its.baseAddress, rs.baseAddress, os.baseAddress! + start,
-                                                                   end - start, learningRate.bias, regularization.bias,
-                                                                   learningRate.factor, regularization.factor)
+                                                err[w] = Kernels.biasedFactorizationPass(
+                                                    dimensions: d, userFactors: shared.value.0, itemFactors: shared.value.1,
+                                                    userBiases: shared.value.2, itemBiases: shared.value.3, mean: mean, users: us.baseAddress,
+                                                    items: its.baseAddress, ratings: rs.baseAddress, order: UnsafeBufferPointer(rebasing: os[start ..< end]),
+                                                    learningRate: learningRate, regularization: regularization)
                                             }
                                         }
                                     }
@@ -197,8 +203,9 @@ public enum Factorization {
             return gram.withUnsafeBufferPointer { g in
                 users.withUnsafeBufferPointer { x in
                     items.withUnsafeBufferPointer { y in
-                        rk_als_loss(level, d, g.baseAddress, x.baseAddress, y.baseAddress, offsets, matrix.columnIndices,
-                                    matrix.values, begin, end, alpha, scratch)
+                        Kernels.alsDataLoss(dimensions: d, gram: g.baseAddress!, users: x.baseAddress!, items: y.baseAddress!, rowOffsets: offsets,
+                                            columns: matrix.columnIndices, weights: matrix.values, rows: begin ..< end, alpha: alpha,
+                                            scratch: scratch)
                     }
                 }
             }
@@ -215,7 +222,8 @@ public enum Factorization {
         let total = sumOverRows(rows: matrix.rows, threads: threads) { begin, end in
             users.withUnsafeBufferPointer { x in
                 items.withUnsafeBufferPointer { y in
-                    rk_squared_residuals(level, d, x.baseAddress, y.baseAddress, offsets, matrix.columnIndices, matrix.values, begin, end)
+                    Kernels.squaredResiduals(dimensions: d, users: x.baseAddress!, items: y.baseAddress!, rowOffsets: offsets,
+                                             columns: matrix.columnIndices, values: matrix.values, rows: begin ..< end)
                 }
             }
         }
@@ -234,8 +242,6 @@ public enum Factorization {
         return sums.reduce(0, +)
     }
 
-    private static var level: Int32 { Int32(SIMDLevel.best.rawValue) }
-
     private static func checkShapes(solving: EmbeddingTable, fixed: EmbeddingTable, matrix: SparseMatrix) throws {
         guard solving.rows == matrix.rows else { throw MatrixError.shapeMismatch(expected: matrix.rows, actual: solving.rows) }
         guard fixed.rows == matrix.columns else { throw MatrixError.shapeMismatch(expected: matrix.columns, actual: fixed.rows) }
@@ -250,14 +256,14 @@ public enum Factorization {
     private static func solveRows(
         solving: inout EmbeddingTable, fixed: EmbeddingTable, matrix: SparseMatrix, threads: Int,
         _ solve: (Int, UnsafePointer<Int32>?, UnsafePointer<Float>?, Int, UnsafeMutablePointer<Float>,
-                  UnsafeMutablePointer<Float>, UnsafePointer<Float>) -> Int32
+                  UnsafeMutablePointer<Float>, UnsafePointer<Float>) -> Int?
     ) -> Int? {
         let d = fixed.dimensions, rows = matrix.rows
         // Rows cost O(d² + entries·d): popular items have far more entries than the rest, so
         // rows are cut into chunks of equal cost, many per worker, handed out dynamically.
         let chunks = threads == 1 ? [0, rows] : costBalancedChunks(matrix: matrix, dimensions: d, count: threads * 32)
         let pieces = chunks.count - 1
-        var failures = [Int32](repeating: 0, count: pieces)
+        var failures = [Int](repeating: 0, count: pieces)
         solving.withUnsafeMutableBufferPointer { x in
             fixed.withUnsafeBufferPointer { y in
                 matrix.columnIndices.withUnsafeBufferPointer { columns in
@@ -269,9 +275,9 @@ public enum Factorization {
                                 defer { scratch.deallocate() }
                                 for row in chunks[w] ..< chunks[w + 1] {
                                     let start = matrix.rowOffsets[row], count = matrix.rowOffsets[row + 1] - start
-                                    let code = solve(row, columns.baseAddress.map { $0 + start }, values.baseAddress.map { $0 + start },
-                                                     count, target.value + row * d, scratch, y.baseAddress!)
-                                    if code != 0 && failed[w] == 0 { failed[w] = code }
+                                    let minor = solve(row, columns.baseAddress.map { $0 + start }, values.baseAddress.map { $0 + start },
+                                                      count, target.value + row * d, scratch, y.baseAddress!)
+                                    if let minor, failed[w] == 0 { failed[w] = minor }
                                 }
                             }
                         }
@@ -279,7 +285,7 @@ public enum Factorization {
                 }
             }
         }
-        return failures.first { $0 != 0 }.map(Int.init)
+        return failures.first { $0 != 0 }
     }
 
     /// Row boundaries cutting `matrix` into about `count` ranges of equal cost d + entries.
@@ -299,7 +305,7 @@ public enum Factorization {
     }
 
     private static func foldIn(items: [Int32], weights: [Float], fixed: EmbeddingTable,
-                               _ solve: (Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Int32) throws -> [Float] {
+                               _ solve: (Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Int?) throws -> [Float] {
         guard items.count == weights.count else { throw MatrixError.shapeMismatch(expected: items.count, actual: weights.count) }
         if let bad = items.first(where: { $0 < 0 || Int($0) >= fixed.rows }) {
             throw ScoringError.itemOutOfRange(item: Int(bad), itemCount: fixed.rows)
@@ -309,8 +315,8 @@ public enum Factorization {
         var x = [Float](repeating: 0, count: d)
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: d * d + 3 * d)
         defer { scratch.deallocate() }
-        let code = fixed.withUnsafeBufferPointer { y in x.withUnsafeMutableBufferPointer { solve(d, y.baseAddress!, $0.baseAddress!, scratch) } }
-        if code != 0 { throw LinearAlgebraError.notPositiveDefinite(leadingMinor: Int(code)) }
+        let failure = fixed.withUnsafeBufferPointer { y in x.withUnsafeMutableBufferPointer { solve(d, y.baseAddress!, $0.baseAddress!, scratch) } }
+        if let minor = failure { throw LinearAlgebraError.notPositiveDefinite(leadingMinor: minor) }
         return x
     }
 }

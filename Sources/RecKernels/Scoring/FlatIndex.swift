@@ -1,4 +1,3 @@
-internal import CRecKernels
 
 /// A scoped budget of worker threads for kernel calls that use their default thread count.
 ///
@@ -236,52 +235,40 @@ struct SearchContext {
     func run(finalize: (Float, Int) -> Float) -> TopKResults {
         let (queryCount, k) = (plan.queryCount, plan.k)
         let heapSets = plan.split == .byQueries ? 1 : plan.workers
-        let heapScores = UnsafeMutablePointer<Float>.allocate(capacity: heapSets * queryCount * k)
-        let heapIDs = UnsafeMutablePointer<Int32>.allocate(capacity: heapSets * queryCount * k)
-        let heaps = UnsafeMutablePointer<rk_topk>.allocate(capacity: heapSets * queryCount)
-        defer {
-            heapScores.deallocate()
-            heapIDs.deallocate()
-            heaps.deallocate()
-        }
-        for h in 0 ..< heapSets * queryCount {
-            heaps[h] = rk_topk(scores: heapScores + h * k, ids: heapIDs + h * k, count: 0, capacity: Int32(k))
-        }
+        let heaps = TopKHeaps(count: heapSets * queryCount, k: k)
+        defer { heaps.deallocate() }
         let work = { (worker: Int) in
             switch plan.split {
             case .byQueries:
-                score(queries: plan.share(worker, of: queryCount, granule: 1), items: 0 ..< plan.itemCount, heaps: heaps)
+                score(queries: plan.share(worker, of: queryCount, granule: 1), items: 0 ..< plan.itemCount, heaps: heaps, firstHeap: 0)
             case .byItems:
                 score(queries: 0 ..< queryCount, items: plan.share(worker, of: plan.itemCount, granule: FlatIndex.itemBlock),
-                      heaps: heaps + worker * queryCount)
+                      heaps: heaps, firstHeap: worker * queryCount)
             }
         }
         Parallel.forEach(plan.workers, work)
         if heapSets > 1 {
             for set in 1 ..< heapSets {
-                for q in 0 ..< queryCount {
-                    let from = heaps[set * queryCount + q]
-                    for e in 0 ..< Int(from.count) { rk_topk_push(heaps + q, from.scores[e], from.ids[e]) }
-                }
+                for q in 0 ..< queryCount { heaps.merge(set * queryCount + q, into: q) }
             }
         }
         var ids = [Int32](repeating: -1, count: queryCount * k)
         var scores = [Float](repeating: .nan, count: queryCount * k)
         var counts = [Int32](repeating: 0, count: queryCount)
         for q in 0 ..< queryCount {
-            rk_topk_sort(heaps + q)
-            let heap = heaps[q]
-            counts[q] = heap.count
-            for e in 0 ..< Int(heap.count) {
-                ids[q * k + e] = heap.ids[e]
-                scores[q * k + e] = finalize(heap.scores[e], q)
+            heaps.sort(q)
+            counts[q] = Int32(heaps.entryCount(q))
+            for e in 0 ..< heaps.entryCount(q) {
+                let (score, id) = heaps.entry(e, of: q)
+                ids[q * k + e] = id
+                scores[q * k + e] = finalize(score, q)
             }
         }
         return TopKResults(queryCount: queryCount, k: k, ids: ids, scores: scores, counts: counts)
     }
 
-    /// Scores `queries × items` tile by tile into `heaps` (indexed by query).
-    private func score(queries: Range<Int>, items: Range<Int>, heaps: UnsafeMutablePointer<rk_topk>) {
+    /// Scores `queries × items` tile by tile into `heaps` (query q into heap firstHeap + q).
+    private func score(queries: Range<Int>, items: Range<Int>, heaps: TopKHeaps, firstHeap: Int) {
         if queries.isEmpty || items.isEmpty { return }
         // Scratch sized to this worker's problem: a one-query search needs one tile row, not a
         // 512 KB tile whose fresh pages would fault in on every call.
@@ -295,7 +282,7 @@ struct SearchContext {
             tile.deallocate()
             pack.deallocate()
         }
-        let isa = Int32((plan.level ?? .best).rawValue)
+        let level = plan.level ?? .best
         for q0 in stride(from: queries.lowerBound, to: queries.upperBound, by: queryBlock) {
             let qb = min(queryBlock, queries.upperBound - q0)
             let queryRows = self.queries + q0 * dimensions
@@ -313,13 +300,13 @@ struct SearchContext {
                 }
                 for r in 0 ..< qb {
                     let q = q0 + r
-                    var filter = rk_fold_filter(scale: scale.map { $0 + i0 }, offset: offset.map { $0 + i0 },
-                                                eligible: eligible, excluded: nil, excluded_count: 0)
+                    var filter = FoldFilter(scale: scale.map { $0 + i0 }, offset: offset.map { $0 + i0 }, eligible: eligible)
                     if let exclusionOffsets, exclusionOffsets[q + 1] > exclusionOffsets[q] {
-                        filter.excluded = excludedIDs! + exclusionOffsets[q]
-                        filter.excluded_count = exclusionOffsets[q + 1] - exclusionOffsets[q]
+                        filter.excluded = UnsafeBufferPointer(start: excludedIDs! + exclusionOffsets[q],
+                                                              count: exclusionOffsets[q + 1] - exclusionOffsets[q])
                     }
-                    rk_topk_fold(isa, heaps + q, tile + r * ib, ib, Int32(i0), &filter)
+                    heaps.fold(into: firstHeap + q, scores: UnsafeBufferPointer(start: tile + r * ib, count: ib), firstID: i0,
+                               filter: filter, level: level)
                 }
             }
         }

@@ -1,4 +1,3 @@
-internal import CRecKernels
 
 /// Exact top-K search of sparse queries against sparse documents (TF-IDF vectors, bags of
 /// items), by inner product or cosine, through an inverted index.
@@ -6,7 +5,7 @@ internal import CRecKernels
 /// The index keeps the documents in CSR form and their transpose (the postings: for each
 /// column, the documents holding it). A query scatters its terms' postings into a dense
 /// accumulator and gathers only the documents it reached into the top-K heap (the fused
-/// `rk_topk` code), so one query costs O(postings of its terms + reached × log k), not
+/// `TopKHeaps`), so one query costs O(postings of its terms + reached × log k), not
 /// O(documents): this is what lets it serve 100,000+ documents in well under a millisecond for
 /// short queries. Only documents sharing at least one column with the query are returned (a
 /// document with no shared column has similarity 0 and is never a match); ties are broken by
@@ -128,14 +127,13 @@ public struct SparseIndex: Sendable {
         let accumulator = UnsafeMutablePointer<Float>.allocate(capacity: documentCount)
         let touched = UnsafeMutablePointer<UInt8>.allocate(capacity: documentCount)
         let touchedIDs = UnsafeMutablePointer<Int32>.allocate(capacity: documentCount)
-        let heapScores = UnsafeMutablePointer<Float>.allocate(capacity: k)
-        let heapIDs = UnsafeMutablePointer<Int32>.allocate(capacity: k)
+        let heaps = TopKHeaps(count: 1, k: k)
         accumulator.initialize(repeating: 0, count: documentCount)
         touched.initialize(repeating: 0, count: documentCount)
         defer {
             for pointer in [UnsafeMutableRawPointer(accumulator), UnsafeMutableRawPointer(touched),
-                            UnsafeMutableRawPointer(touchedIDs), UnsafeMutableRawPointer(heapScores),
-                            UnsafeMutableRawPointer(heapIDs)] { pointer.deallocate() }
+                            UnsafeMutableRawPointer(touchedIDs)] { pointer.deallocate() }
+            heaps.deallocate()
         }
         postings.rowOffsets.withUnsafeBufferPointer { postingOffsets in
             postings.columnIndices.withUnsafeBufferPointer { postingDocuments in
@@ -146,27 +144,24 @@ public struct SparseIndex: Sendable {
                                 (eligibility ?? []).withUnsafeBufferPointer { eligible in
                                     (excluding?.ids ?? []).withUnsafeBufferPointer { excludedIDs in
                                         for q in range {
-                                            var heap = rk_topk(scores: heapScores, ids: heapIDs, count: 0, capacity: Int32(k))
-                                            var filter = rk_fold_filter(scale: nil, offset: nil,
-                                                                        eligible: eligibility == nil ? nil : eligible.baseAddress,
-                                                                        excluded: nil, excluded_count: 0)
+                                            heaps.reset(0)
+                                            var filter = FoldFilter(eligible: eligibility == nil ? nil : eligible.baseAddress)
                                             if let excluding, excluding.offsets[q + 1] > excluding.offsets[q] {
-                                                filter.excluded = excludedIDs.baseAddress! + excluding.offsets[q]
-                                                filter.excluded_count = excluding.offsets[q + 1] - excluding.offsets[q]
+                                                filter.excluded = UnsafeBufferPointer(rebasing: excludedIDs[excluding.offsets[q] ..< excluding.offsets[q + 1]])
                                             }
-                                            let start = queries.rowOffsets[q]
-                                            rk_sparse_topk(&heap, &filter, queries.rowOffsets[q + 1] - start,
-                                                           queryTerms.baseAddress.map { $0 + start },
-                                                           queryWeights.baseAddress.map { $0 + start },
-                                                           postingOffsets.baseAddress!, postingDocuments.baseAddress,
-                                                           postingValues.baseAddress, metric == .cosine ? scale.baseAddress : nil,
-                                                           accumulator, touched, touchedIDs)
-                                            rk_topk_sort(&heap)
-                                            counts[q] = heap.count
+                                            let terms = queries.rowOffsets[q] ..< queries.rowOffsets[q + 1]
+                                            heaps.foldSparse(into: 0, filter: filter, terms: UnsafeBufferPointer(rebasing: queryTerms[terms]),
+                                                             weights: UnsafeBufferPointer(rebasing: queryWeights[terms]),
+                                                             postingOffsets: postingOffsets.baseAddress!, postingDocuments: postingDocuments.baseAddress,
+                                                             postingValues: postingValues.baseAddress, scale: metric == .cosine ? scale.baseAddress : nil,
+                                                             accumulator: accumulator, touched: touched, touchedIDs: touchedIDs)
+                                            heaps.sort(0)
+                                            counts[q] = Int32(heaps.entryCount(0))
                                             let divisor = metric == .cosine ? queryNorms[q] : 1
-                                            for e in 0 ..< Int(heap.count) {
-                                                ids[q * k + e] = heapIDs[e]
-                                                scores[q * k + e] = heapScores[e] / divisor
+                                            for e in 0 ..< heaps.entryCount(0) {
+                                                let (score, id) = heaps.entry(e, of: 0)
+                                                ids[q * k + e] = id
+                                                scores[q * k + e] = score / divisor
                                             }
                                         }
                                     }

@@ -1,4 +1,4 @@
-internal import CRecKernels
+internal import SystemPackage
 #if canImport(Glibc)
 internal import Glibc
 #elseif canImport(Darwin)
@@ -14,35 +14,56 @@ public struct SystemCallError: Error, Sendable, CustomStringConvertible {
     /// The `errno` value it set.
     public let code: Int32
 
-    public var description: String {
-        "\(call)(\(path)) failed: \(String(cString: strerror(code))) (errno \(code))"
+    /// The system's wording for ``code``, with the number (`No such file or directory (errno 2)`).
+    public var reason: String { SystemCalls.reason(code) }
+
+    public var description: String { "\(call)(\(path)) failed: \(reason)" }
+
+    /// Whether the call failed because the file or directory does not exist (ENOENT).
+    public var isFileNotFound: Bool { code == Errno.noSuchFileOrDirectory.rawValue }
+
+    init(call: String, path: String, code: Int32) {
+        self.call = call
+        self.path = path
+        self.code = code
+    }
+
+    init(call: String, path: String, _ error: Errno) {
+        self.init(call: call, path: path, code: error.rawValue)
     }
 }
 
-/// Every operating-system call RecKernels makes goes through here, so that errno handling,
-/// retries on EINTR and error wording live in one place.
-enum SystemCalls {
-    static func openForReading(_ path: String) throws -> Int32 {
-        try retrying("open", path) { open(path, O_RDONLY | O_CLOEXEC) }
+/// The package's one POSIX layer: every operating-system call RecKernels and RecEngine make goes
+/// through here (swift-system's `FileDescriptor` and `Errno` where they have the call, the C
+/// library otherwise), so that errno handling, retries on EINTR and error wording live in one
+/// place. Every failure is a ``SystemCallError`` naming the call and the path.
+package enum SystemCalls {
+    // MARK: Descriptors (RecKernels' own files)
+
+    static func openForReading(_ path: String) throws -> FileDescriptor {
+        try calling("open", path) { try FileDescriptor.open(FilePath(path), .readOnly, options: .closeOnExec) }
     }
 
-    static func createExclusive(_ path: String) throws -> Int32 {
-        try retrying("open", path) { open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644) }
+    static func createExclusive(_ path: String) throws -> FileDescriptor {
+        try calling("open", path) {
+            try FileDescriptor.open(FilePath(path), .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec],
+                                    permissions: [.ownerReadWrite, .groupRead, .otherRead])
+        }
     }
 
-    static func close(_ descriptor: Int32) {
-        _ = systemClose(descriptor)
+    static func close(_ descriptor: FileDescriptor) {
+        try? descriptor.close()
     }
 
-    static func fileSize(_ descriptor: Int32, path: String) throws -> Int {
+    static func fileSize(_ descriptor: FileDescriptor, path: String) throws -> Int {
         var status = stat()
-        if fstat(descriptor, &status) != 0 { throw SystemCallError(call: "fstat", path: path, code: errno) }
+        if fstat(descriptor.rawValue, &status) != 0 { throw SystemCallError(call: "fstat", path: path, code: errno) }
         return Int(status.st_size)
     }
 
     /// Maps `length` bytes of the file read-only; the mapping outlives the descriptor.
-    static func mapReadOnly(_ descriptor: Int32, length: Int, path: String) throws -> UnsafeRawPointer {
-        guard let address = mmap(nil, length, PROT_READ, MAP_PRIVATE, descriptor, 0),
+    static func mapReadOnly(_ descriptor: FileDescriptor, length: Int, path: String) throws -> UnsafeRawPointer {
+        guard let address = mmap(nil, length, PROT_READ, MAP_PRIVATE, descriptor.rawValue, 0),
               address != MAP_FAILED
         else { throw SystemCallError(call: "mmap", path: path, code: errno) }
         return UnsafeRawPointer(address)
@@ -53,59 +74,140 @@ enum SystemCalls {
     }
 
     /// Writes all of `bytes`, resuming after short writes and EINTR.
-    static func writeAll(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
-        var offset = 0
-        while offset < bytes.count {
-            let written = write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-            if written < 0 {
-                if errno == EINTR { continue }
-                throw SystemCallError(call: "write", path: path, code: errno)
+    static func writeAll(_ descriptor: FileDescriptor, _ bytes: UnsafeRawBufferPointer, path: String) throws {
+        _ = try calling("write", path) { try descriptor.writeAll(bytes) }
+    }
+
+    static func sync(_ descriptor: FileDescriptor, path: String) throws {
+        if fsync(descriptor.rawValue) != 0 { throw SystemCallError(call: "fsync", path: path, code: errno) }
+    }
+
+    /// Takes an exclusive `flock(2)` on the file without waiting.
+    /// - Returns: false when another open file description holds it.
+    static func tryLockExclusive(_ descriptor: FileDescriptor, path: String) throws -> Bool {
+        while flock(descriptor.rawValue, LOCK_EX | LOCK_NB) != 0 {
+            switch errno {
+            case EINTR: continue
+            case EWOULDBLOCK: return false
+            case let code: throw SystemCallError(call: "flock", path: path, code: code)
             }
-            offset += written
         }
+        return true
     }
 
-    static func sync(_ descriptor: Int32, path: String) throws {
-        if fsync(descriptor) != 0 { throw SystemCallError(call: "fsync", path: path, code: errno) }
-    }
+    // MARK: Paths (also used by RecEngine's store)
 
-    /// Makes a rename durable by syncing the directory that holds `path`.
-    static func syncDirectory(containing path: String) throws {
-        let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
-        let descriptor = try retrying("open", directory) {
-            open(directory.isEmpty ? "/" : directory, O_RDONLY | O_CLOEXEC)
+    /// Makes renames and removals inside `directory` durable (fsync of the directory).
+    package static func syncDirectory(_ directory: String) throws {
+        let descriptor = try calling("open", directory) {
+            try FileDescriptor.open(FilePath(directory.isEmpty ? "/" : directory), .readOnly, options: .closeOnExec)
         }
         defer { close(descriptor) }
         try sync(descriptor, path: directory)
     }
 
-    static func rename(_ from: String, to: String) throws {
-        if systemRename(from, to) != 0 { throw SystemCallError(call: "rename", path: "\(from) -> \(to)", code: errno) }
+    /// Makes a rename durable by syncing the directory that holds `path`.
+    package static func syncDirectory(containing path: String) throws {
+        try syncDirectory(path.lastIndex(of: "/").map { String(path[..<$0]) } ?? ".")
     }
 
+    /// Renames atomically (`rename(2)`): `destination` is replaced if it exists.
+    package static func rename(_ source: String, to destination: String) throws {
+        if systemRename(source, destination) != 0 {
+            throw SystemCallError(call: "rename", path: "\(source) -> \(destination)", code: errno)
+        }
+    }
+
+    /// Removes the file at `path`; a file that is already gone is not an error.
+    package static func removeFile(_ path: String) throws {
+        if unlink(path) != 0 && errno != ENOENT { throw SystemCallError(call: "unlink", path: path, code: errno) }
+    }
+
+    /// Removes the file at `path` if it can, ignoring failure (cleanup of a temporary file).
     static func remove(_ path: String) {
         _ = unlink(path)
     }
 
-    static var processID: Int32 { getpid() }
+    /// Removes the empty directory `path`; one that is already gone is not an error.
+    package static func removeDirectory(_ path: String) throws {
+        if rmdir(path) != 0 && errno != ENOENT { throw SystemCallError(call: "rmdir", path: path, code: errno) }
+    }
+
+    /// Creates `path` and any missing parents (`mkdir -p`).
+    package static func createDirectories(_ path: String) throws {
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            if mkdir(prefix, 0o755) != 0 && errno != EEXIST { throw SystemCallError(call: "mkdir", path: prefix, code: errno) }
+        }
+        guard isDirectory(path) else { throw SystemCallError(call: "mkdir", path: path, code: ENOTDIR) }
+    }
+
+    /// The absolute path with symbolic links and `.`/`..` resolved.
+    package static func canonicalPath(_ path: String) throws -> String {
+        guard let resolved = realpath(path, nil) else { throw SystemCallError(call: "realpath", path: path, code: errno) }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    package static func isDirectory(_ path: String) -> Bool {
+        var status = stat()
+        return stat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    package static func fileExists(_ path: String) -> Bool {
+        access(path, F_OK) == 0
+    }
+
+    package static func fileSize(_ path: String) throws -> Int {
+        var status = stat()
+        if stat(path, &status) != 0 { throw SystemCallError(call: "stat", path: path, code: errno) }
+        return Int(status.st_size)
+    }
+
+    /// The names in `directory`, without `.` and `..`, sorted.
+    package static func entries(of directory: String) throws -> [String] {
+        guard let stream = opendir(directory) else { throw SystemCallError(call: "opendir", path: directory, code: errno) }
+        defer { closedir(stream) }
+        var names: [String] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    /// A name no other writer will pick (process id and 32 random bits), for staging files.
+    package static func uniqueSuffix() -> String {
+        "\(processID)-\(UInt32.random(in: 0 ... .max))"
+    }
+
+    package static var processID: Int32 { getpid() }
+
+    /// The system's wording for `code`, with the number.
+    package static func reason(_ code: Int32) -> String {
+        "\(Errno(rawValue: code).description) (errno \(code))"
+    }
+
+    /// Blocks the calling thread for `duration` (resuming after signals).
+    static func sleep(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000)), remaining = timespec()
+        while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+    }
 
     /// The CPUs this process may run on: its affinity mask where the system has one (so
     /// `taskset -c 0` means 1), the online processor count otherwise.
-    static var onlineProcessors: Int { max(1, Int(rk_available_cpus())) }
+    static var onlineProcessors: Int { max(1, Kernels.availableCPUs()) }
 
-    private static func retrying(_ call: String, _ path: String, _ body: () -> Int32) throws -> Int32 {
-        while true {
-            let result = body()
-            if result >= 0 { return result }
-            if errno != EINTR { throw SystemCallError(call: call, path: path, code: errno) }
-        }
+    /// Runs a swift-system call, turning its `Errno` into a ``SystemCallError``.
+    static func calling<R>(_ call: String, _ path: String, _ body: () throws -> R) throws -> R {
+        do { return try body() } catch let error as Errno { throw SystemCallError(call: call, path: path, error) }
     }
 }
 
 #if canImport(Glibc)
-private let systemClose = Glibc.close
 private let systemRename = Glibc.rename
 #elseif canImport(Darwin)
-private let systemClose = Darwin.close
 private let systemRename = Darwin.rename
 #endif

@@ -1,3 +1,5 @@
+internal import RealModule
+
 /// A fast, seedable random number generator (SplitMix64): the same seed gives the same stream
 /// on every platform, which is what synthetic catalogs, splits and tests need.
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
@@ -18,7 +20,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     public mutating func nextGaussian() -> Float {
         let u1 = Double.random(in: Double.ulpOfOne ..< 1, using: &self)
         let u2 = Double.random(in: 0 ..< 1, using: &self)
-        return Float((-2 * _log(u1)).squareRoot() * _cos(2 * Double.pi * u2))
+        return Float((-2 * Double.log(u1)).squareRoot() * Double.cos(2 * Double.pi * u2))
     }
 }
 
@@ -35,13 +37,3 @@ extension EmbeddingTable {
         return table
     }
 }
-
-#if canImport(Glibc)
-internal import Glibc
-private func _log(_ x: Double) -> Double { Glibc.log(x) }
-private func _cos(_ x: Double) -> Double { Glibc.cos(x) }
-#elseif canImport(Darwin)
-internal import Darwin
-private func _log(_ x: Double) -> Double { Darwin.log(x) }
-private func _cos(_ x: Double) -> Double { Darwin.cos(x) }
-#endif

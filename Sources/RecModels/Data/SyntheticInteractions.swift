@@ -1,4 +1,5 @@
 import RecKernels
+internal import RealModule
 
 extension Interactions {
     /// A synthetic implicit-feedback log with structure to recover: item popularity follows a
@@ -21,7 +22,7 @@ extension Interactions {
         var cumulative = [Double](repeating: 0, count: items)
         var total = 0.0
         for i in 0 ..< items {
-            total += 1 / _pow(Double(i + 1), zipfExponent)
+            total += 1 / Double.pow(Double(i + 1), zipfExponent)
             cumulative[i] = total
         }
         var log = Interactions()
@@ -37,7 +38,7 @@ extension Interactions {
             let left = users - u
             // Geometric-ish count around the mean, at least 1, so the total lands near `interactions`.
             let target = u == users - 1 ? remaining
-                : max(1, min(remaining - (left - 1), Int((-mean * _log(Double.random(in: Double.ulpOfOne ..< 1, using: &generator))).rounded())))
+                : max(1, min(remaining - (left - 1), Int((-mean * Double.log(Double.random(in: Double.ulpOfOne ..< 1, using: &generator))).rounded())))
             remaining -= target
             var chosen = Set<Int32>()
             var attempts = 0
@@ -50,7 +51,7 @@ extension Interactions {
                     if cumulative[mid] < r { lo = mid + 1 } else { hi = mid }
                 }
                 let score = tastes.withRow(u) { t in traits.withRow(lo) { v in zip(t, v).reduce(0) { $0 + $1.0 * $1.1 } } } * scale
-                let accept = 1 / (1 + _exp(Double(-affinity * (score - selectivity))))
+                let accept = 1 / (1 + Double.exp(Double(-affinity * (score - selectivity))))
                 if Double.random(in: 0 ..< 1, using: &generator) < accept { chosen.insert(Int32(lo)) }
             }
             for item in chosen.sorted() {
@@ -62,15 +63,3 @@ extension Interactions {
         return log
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-private func _pow(_ x: Double, _ y: Double) -> Double { Glibc.pow(x, y) }
-private func _log(_ x: Double) -> Double { Glibc.log(x) }
-private func _exp(_ x: Double) -> Double { Glibc.exp(x) }
-#elseif canImport(Darwin)
-import Darwin
-private func _pow(_ x: Double, _ y: Double) -> Double { Darwin.pow(x, y) }
-private func _log(_ x: Double) -> Double { Darwin.log(x) }
-private func _exp(_ x: Double) -> Double { Darwin.exp(x) }
-#endif

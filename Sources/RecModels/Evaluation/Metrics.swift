@@ -1,4 +1,5 @@
 import RecKernels
+internal import RealModule
 
 /// Top-K ranking quality, averaged over the test users (users with at least one test item).
 ///
@@ -92,10 +93,10 @@ public enum Evaluation {
                     if truth.contains(Int32(item.id)) {
                         hits += 1
                         averagePrecision += Double(hits) / Double(position + 1)
-                        dcg += 1 / _log2(Double(position + 2))
+                        dcg += 1 / Double.log2(Double(position + 2))
                     }
                 }
-                let ideal = (0 ..< min(k, truth.count)).reduce(0.0) { $0 + 1 / _log2(Double($1 + 2)) }
+                let ideal = (0 ..< min(k, truth.count)).reduce(0.0) { $0 + 1 / Double.log2(Double($1 + 2)) }
                 metrics.precision += Double(hits) / Double(k)
                 metrics.recall += Double(hits) / Double(truth.count)
                 metrics.hitRate += hits > 0 ? 1 : 0
@@ -145,11 +146,3 @@ public enum Evaluation {
         return RatingMetrics(rmse: (squared / Double(test.count)).squareRoot(), mae: absolute / Double(test.count), count: test.count)
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-private func _log2(_ x: Double) -> Double { Glibc.log2(x) }
-#elseif canImport(Darwin)
-import Darwin
-private func _log2(_ x: Double) -> Double { Darwin.log2(x) }
-#endif

@@ -1,4 +1,5 @@
 import RecKernels
+internal import RealModule
 
 /// A trained matrix-factorization model: user and item vectors whose inner product ranks items
 /// for a user. Biases live in an extra column (users hold 1 there), so every algorithm ranks
@@ -85,6 +86,42 @@ public struct FactorModel: Recommender {
                           filter: ItemFilter? = nil) throws -> [ScoredItem] {
         let vector = try foldIn(history: items, weights: weights)
         return try ranking.search(vector, k: k, excluding: excludeSeen ? items : [], filter: filter)
+    }
+
+    /// Folds every history in, stacks the query vectors and scores them with one search (one
+    /// GEMM over the item table), each query with its own exclusions.
+    public func recommend(batch queries: [RecommenderQuery], k: Int, excludeSeen: Bool, filter: ItemFilter?) -> [Result<[ScoredItem], any Error>] {
+        var results = [Result<[ScoredItem], any Error>](repeating: .success([]), count: queries.count)
+        var rows: [Int] = [], vectors: [Float] = [], exclusions: [[Int]] = []
+        let d = itemFactors.dimensions
+        for (n, query) in queries.enumerated() {
+            do {
+                switch query.subject {
+                case let .user(user):
+                    try catalog.checkUsers([user])
+                    userFactors.withRow(user) { vectors.append(contentsOf: $0) }
+                case let .history(items, weights):
+                    vectors.append(contentsOf: try foldIn(history: items, weights: weights))
+                }
+                if let bad = query.excluded.first(where: { $0 < 0 || $0 >= catalog.items.count }) {
+                    throw ScoringError.itemOutOfRange(item: bad, itemCount: catalog.items.count)
+                }
+                rows.append(n)
+                exclusions.append(query.exclusions(excludeSeen: excludeSeen, catalog: catalog))
+            } catch {
+                if vectors.count > rows.count * d { vectors.removeLast(vectors.count - rows.count * d) }
+                results[n] = .failure(error)
+            }
+        }
+        guard !rows.isEmpty else { return results }
+        do {
+            let table = try EmbeddingTable(rows: rows.count, dimensions: d, values: vectors)
+            let found = try ranking.search(table, k: k, excluding: try ExcludedItems(exclusions), filter: filter)
+            for (position, n) in rows.enumerated() { results[n] = .success(found[position]) }
+        } catch {
+            for n in rows { results[n] = .failure(error) }
+        }
+        return results
     }
 
     public func similarItems(to item: Int, k: Int) throws -> [ScoredItem] {
@@ -192,7 +229,7 @@ public struct FactorModel: Recommender {
                     itemFactors.withRow(j) { yj in
                         var score: Float = 0
                         for f in 0 ..< factors { score += x[f] * (yi[f] - yj[f]) }
-                        let z = 1 / (1 + _exp(score + yi[factors] - yj[factors]))
+                        let z = 1 / (1 + Float.exp(score + yi[factors] - yj[factors]))
                         for f in 0 ..< factors { x[f] += learningRate * (z * (yi[f] - yj[f]) - regularization * x[f]) }
                     }
                 }
@@ -243,11 +280,3 @@ public struct FactorModel: Recommender {
         try self.init(algorithm: algorithm, catalog: catalog, userFactors: users, itemFactors: items, userBiases: biases, parameters: p)
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-private func _exp(_ x: Float) -> Float { Glibc.expf(x) }
-#elseif canImport(Darwin)
-import Darwin
-private func _exp(_ x: Float) -> Float { Darwin.expf(x) }
-#endif

@@ -31,12 +31,96 @@ public protocol Recommender: Sendable {
     /// The `k` items most similar to `item`, itself excluded.
     func similarItems(to item: Int, k: Int) throws -> [ScoredItem]
 
+    /// The best `k` items for each query of a batch — known users and histories folded in,
+    /// mixed — each leaving out its own `excluded` items and what ``excludeSeen`` asks, and
+    /// applying `filter`. One failed query (an unknown user, an empty history) fails only its
+    /// own result.
+    ///
+    /// Factor models fold every history in first and score the whole batch with one GEMM; the
+    /// default implementation answers the queries one at a time. Either way each query's answer
+    /// is the one ``recommend(users:k:excludeSeen:filter:)`` or
+    /// ``recommend(history:weights:k:excludeSeen:filter:)`` gives it alone (the same ids in the
+    /// same order; scores agree to float rounding, since a batch sums products in another order).
+    ///
+    /// - Complexity: one pass over the item table for the whole batch.
+    func recommend(batch queries: [RecommenderQuery], k: Int, excludeSeen: Bool, filter: ItemFilter?) -> [Result<[ScoredItem], any Error>]
+
     /// Writes the model to a model file, atomically, with evaluation `metrics` (name → value)
     /// recorded in its metadata.
     func save(to path: String, metrics: [String: Double]) throws
 }
 
+/// One query of a batch (``Recommender/recommend(batch:k:excludeSeen:filter:)``).
+public struct RecommenderQuery: Sendable, Equatable {
+    /// Whom the query is for.
+    public enum Subject: Sendable, Equatable {
+        /// A known user, by index: answered from the trained vector.
+        case user(Int)
+        /// A history of item indices with strengths, folded in (a new user, or a known user's
+        /// training history with fresh events appended).
+        case history(items: [Int], weights: [Float])
+    }
+
+    /// Whom the query is for.
+    public var subject: Subject
+    /// Items this query must not get back, besides what `excludeSeen` leaves out.
+    public var excluded: [Int]
+
+    /// A query for `subject` that leaves out `excluded`.
+    public init(_ subject: Subject, excluding excluded: [Int] = []) {
+        self.subject = subject
+        self.excluded = excluded
+    }
+
+    /// The items the query leaves out: its own `excluded`, plus — with `excludeSeen` — a
+    /// user's training items or the history's items.
+    func exclusions(excludeSeen: Bool, catalog: ModelCatalog) -> [Int] {
+        guard excludeSeen else { return excluded }
+        switch subject {
+        case let .user(user):
+            let row = catalog.history.rowOffsets[user] ..< catalog.history.rowOffsets[user + 1]
+            return excluded + catalog.history.columnIndices[row].map(Int.init)
+        case let .history(items, _):
+            return excluded + items
+        }
+    }
+}
+
 extension Recommender {
+    /// Answers each query alone (the default for models without a batched kernel path).
+    public func recommend(batch queries: [RecommenderQuery], k: Int, excludeSeen: Bool, filter: ItemFilter?) -> [Result<[ScoredItem], any Error>] {
+        queries.map { query in
+            Result {
+                switch query.subject {
+                case let .user(user):
+                    try catalog.checkUsers([user])
+                    guard !query.excluded.isEmpty else { return try recommend(users: [user], k: k, excludeSeen: excludeSeen, filter: filter)[0] }
+                    return try recommendFiltered(k: k, excluding: Set(query.exclusions(excludeSeen: excludeSeen, catalog: catalog)), filter: filter) {
+                        try recommend(users: [user], k: $0, excludeSeen: excludeSeen, filter: filter)[0]
+                    }
+                case let .history(items, weights):
+                    guard !query.excluded.isEmpty else { return try recommend(history: items, weights: weights, k: k, excludeSeen: excludeSeen, filter: filter) }
+                    return try recommendFiltered(k: k, excluding: Set(query.excluded), filter: filter) {
+                        try recommend(history: items, weights: weights, k: $0, excludeSeen: excludeSeen, filter: filter)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Asks `search` for more items until `k` survive `excluded` or the catalog is exhausted:
+    /// each round doubles the request, so at most log₂(items / k) + 1 rounds run.
+    private func recommendFiltered(k: Int, excluding excluded: Set<Int>, filter: ItemFilter?,
+                                   _ search: (Int) throws -> [ScoredItem]) throws -> [ScoredItem] {
+        var asked = min(k + excluded.count, catalog.items.count)
+        while true {
+            let found = try search(max(asked, 1))
+            let kept = found.filter { !excluded.contains($0.id) }
+            if kept.count >= k || found.count < asked || asked >= catalog.items.count { return Array(kept.prefix(k)) }
+            asked = min(asked * 2, catalog.items.count)
+        }
+    }
+
     /// Writes the model to a model file, atomically.
     public func save(to path: String) throws { try save(to: path, metrics: [:]) }
 }

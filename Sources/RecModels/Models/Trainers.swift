@@ -1,4 +1,5 @@
 import RecKernels
+internal import RealModule
 
 /// Progress callbacks get one report per iteration.
 public typealias ProgressHandler = @Sendable (TrainingProgress) -> Void
@@ -241,7 +242,7 @@ enum Weights {
         for column in matrix.columnIndices { itemUsers[Int(column)] += 1 }
         let users = Float(matrix.rows)
         let idf = itemUsers.map { count -> Float in
-            weighting == .bm25 ? _log(users / Float(max(1, count))) : _log(users / Float(1 + count))
+            weighting == .bm25 ? Float.log(users / Float(max(1, count))) : Float.log(users / Float(1 + count))
         }
         var values = matrix.values
         switch weighting {
@@ -262,11 +263,3 @@ enum Weights {
                                 columnIndices: matrix.columnIndices, values: values)
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-private func _log(_ x: Float) -> Float { Glibc.logf(x) }
-#elseif canImport(Darwin)
-import Darwin
-private func _log(_ x: Float) -> Float { Darwin.logf(x) }
-#endif
