@@ -1,7 +1,7 @@
 """schemathesis against /v1/openapi.json with a bounded number of examples per operation
 (admin routes included, with the token): fails on any 5xx. The request count and the 5xx count
 are read from the server's own /metrics, so they do not depend on schemathesis' output format."""
-import os, subprocess, sys
+import os, subprocess, sys, tempfile
 from serve import Server
 
 TOKEN = "fuzz-test-token"
@@ -13,7 +13,8 @@ known = set(server.server_errors)
 venv = os.path.dirname(sys.executable)
 result = subprocess.run([os.path.join(venv, "schemathesis"), "run", server.url + "/v1/openapi.json", "--url", server.url,
                          "--checks", "not_a_server_error", "--max-examples", EXAMPLES, "--header", f"Authorization: Bearer {TOKEN}",
-                         "--seed", "1", "--no-color"], capture_output=True, text=True)
+                         "--seed", "1", "--no-color"], capture_output=True, text=True,
+                        cwd=tempfile.mkdtemp(prefix="recommender-fuzz-"))  # schemathesis' cache stays out of the repository
 after, errors = server.metrics()
 errors -= errors_before
 status = server.stop()
