@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "RecEngine", targets: ["RecEngine"]),
         .library(name: "RecText", targets: ["RecText"]),
         .library(name: "RecTextPostgres", targets: ["RecTextPostgres"]),
+        .library(name: "RecServer", targets: ["RecServer"]),
         .executable(name: "recommender", targets: ["recommender"]),
         .executable(name: "recommender-bench", targets: ["RecBench"]),
         // The C ABI (include/recommender.h) as librecommender.so, for C, Python, Spark, Go, Java.
@@ -23,6 +24,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // OpenBLAS (CBLAS) and LAPACKE from Debian's libopenblas-dev and liblapacke-dev.
@@ -76,6 +80,18 @@ let package = Package(
             name: "RecommenderC",
             dependencies: ["RecKernels", "RecModels", "RecText"]
         ),
+        // The engine over HTTP (Hummingbird 2): JSON API, feedback, web page, metrics.
+        .target(
+            name: "RecServer",
+            dependencies: [
+                "RecEngine", "RecModels", "RecKernels", "RecText",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "recommender",
             dependencies: [
@@ -83,6 +99,7 @@ let package = Package(
                 "RecModels",
                 "RecText",
                 "RecEngine",
+                "RecServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -115,6 +132,13 @@ let package = Package(
         .testTarget(
             name: "RecEngineTests",
             dependencies: ["RecEngine", "RecModels", "RecKernels", "RecText"]
+        ),
+        .testTarget(
+            name: "RecServerTests",
+            dependencies: [
+                "RecServer", "RecEngine", "RecModels", "RecKernels", "recommender",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
         ),
         .testTarget(
             name: "RecommenderCLITests",

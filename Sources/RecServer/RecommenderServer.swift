@@ -1,0 +1,36 @@
+import Hummingbird
+import Logging
+import NIOCore
+import RecEngine
+import ServiceLifecycle
+
+/// The HTTP server: Hummingbird 2 under swift-service-lifecycle.
+///
+/// On SIGTERM or SIGINT the server stops accepting connections, lets the requests in flight
+/// finish, and ``run(engine:onListening:)`` returns (the process then exits 0).
+public struct RecommenderServer: Sendable {
+    /// The routes' state.
+    public let service: RecommenderService
+
+    /// A server for `service`.
+    public init(service: RecommenderService) { self.service = service }
+
+    /// Listens, then loads the engine with `engine` in the background (readiness turns 200 when
+    /// it is loaded), and serves until a shutdown signal.
+    ///
+    /// - Parameter onListening: called with the bound port once the server accepts connections.
+    public func run(engine: @escaping @Sendable () throws -> Engine, onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+        let service = self.service
+        let configuration = service.configuration
+        let app = Application(
+            router: RecommenderRoutes.router(service),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "recommender"),
+            onServerRunning: { channel in
+                onListening(channel.localAddress?.port ?? configuration.port)
+                Task { await service.load(engine) }
+            },
+            logger: service.logger)
+        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: service.logger))
+        try await group.run()
+    }
+}

@@ -1,0 +1,183 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import RecEngine
+import RecKernels
+import RecModels
+import RecServer
+import Synchronization
+
+/// `recommender serve`: the engine over HTTP (JSON API, feedback, web page, metrics).
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the engine over HTTP: JSON API under /v1, a web page at /, /metrics, /health/live and /health/ready.",
+        discussion: """
+        Without --store it serves an embedded demo catalog (a small synthetic store written to a temporary \
+        directory). Model management routes need a bearer token: --admin-token-file or the environment \
+        variable RECOMMENDER_ADMIN_TOKEN (never logged). SIGTERM or SIGINT: stop accepting, finish the \
+        requests in flight, exit 0. The load benchmark's helpers are the subcommands.
+        """,
+        subcommands: Serve.subcommandsForLoad)
+
+    @Option(help: "Model store directory (default: the embedded demo catalog).") var store: String?
+    @Option(help: "Pipeline settings (JSON); default: one pipeline per served model.") var settings: String?
+    @Option(help: "Address to bind.") var host = "127.0.0.1"
+    @Option(help: "Port (0: a free one; the bound port is printed).") var port = 8080
+    @Option(help: "A file holding the bearer token for model management.") var adminTokenFile: String?
+    @Option(help: "Largest k a request may ask for.") var maximumK = 100
+    @Option(help: "Most items or events in one session.") var maximumSessionItems = 200
+    @Option(help: "Largest JSON body, bytes.") var maximumBodyBytes = 1 << 20
+    @Option(help: "Engine worker threads (default: one per core).") var workers: Int?
+    @Option(help: "Engine calls allowed to wait for a worker before 503.") var maximumQueued = 1024
+    @Option(help: "Feedback events kept per user.") var recentEventsPerUser = 50
+    @Option(help: "Users whose feedback is kept.") var recentEventsUsers = 100_000
+    @Option(help: "Demo catalog items (without --store).") var demoItems = 2_000
+    @Option(help: "Demo catalog users (without --store).") var demoUsers = 1_000
+
+    func validate() throws {
+        guard (0 ... 65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
+        guard maximumK >= 1, maximumSessionItems >= 1, maximumBodyBytes >= 1024, maximumQueued >= 0, (workers ?? 1) >= 1,
+              recentEventsPerUser >= 1, recentEventsUsers >= 1 else {
+            throw ValidationError("limits must be positive (--maximum-body-bytes at least 1024)")
+        }
+        if store == nil, settings != nil { throw ValidationError("--settings needs --store (the demo catalog brings its own)") }
+    }
+
+    func run() throws {
+        var configuration = ServerConfiguration()
+        configuration.host = host
+        configuration.port = port
+        configuration.maximumK = maximumK
+        configuration.maximumSessionItems = maximumSessionItems
+        configuration.maximumBodyBytes = maximumBodyBytes
+        configuration.maximumQueuedRequests = maximumQueued
+        configuration.workerThreads = workers ?? ServerConfiguration.cores
+        configuration.recentEventsPerUser = recentEventsPerUser
+        configuration.recentEventsUsers = recentEventsUsers
+        if let adminTokenFile {
+            let token = try String(contentsOfFile: adminTokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !token.isEmpty else { throw ValidationError("\(adminTokenFile): the token file is empty") }
+            configuration.adminToken = token
+        } else if let token = ProcessInfo.processInfo.environment["RECOMMENDER_ADMIN_TOKEN"], !token.isEmpty {
+            configuration.adminToken = token
+        }
+
+        var demoDirectory: String? = nil
+        let storePath: String, settingsPath: String?
+        if let store {
+            (storePath, settingsPath) = (store, settings)
+        } else {
+            let directory = NSTemporaryDirectory() + "recommender-demo-\(ProcessInfo.processInfo.processIdentifier)"
+            try? FileManager.default.removeItem(atPath: directory)
+            let start = ContinuousClock.now
+            settingsPath = try DemoStore.create(at: directory, items: demoItems, users: demoUsers)
+            storePath = directory
+            demoDirectory = directory
+            print("demo catalog: \(demoItems) items, \(demoUsers) users in \(directory) (\(fixed(seconds(since: start), 2)) s); pipelines home and search")
+        }
+        defer { if let demoDirectory { try? FileManager.default.removeItem(atPath: demoDirectory) } }
+
+        var logger = Logger(label: "recommender.server")
+        logger.logLevel = .info
+        let service = RecommenderService(configuration: configuration, logger: logger)
+        let server = RecommenderServer(service: service)
+        let host = self.host
+        let failure = Mutex<(any Error)?>(nil)
+        let finished = DispatchSemaphore(value: 0)
+        // The root command is synchronous: the server runs in a task while this thread waits.
+        Task {
+            do {
+                try await server.run(engine: { try Engine(store: storePath, settings: settingsPath) }) { port in
+                    print("listening on http://\(host):\(port)")
+                    fflush(nil)  // every stream: scripts wait for this line
+                }
+            } catch {
+                failure.withLock { $0 = error }
+            }
+            finished.signal()
+        }
+        finished.wait()
+        if let error = failure.withLock({ $0 }) { throw error }
+        print("stopped")
+    }
+}
+
+extension Serve {
+    static let subcommandsForLoad: [any ParsableCommand.Type] = [LoadStore.self, KernelBound.self]
+
+    /// Writes the load benchmark's store: 100,000 items × 64 factors, 20,000 users.
+    struct LoadStore: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "load-store",
+            abstract: "Write the load benchmark's store: implicit ALS on synthetic interactions (v1 active, v2 to activate mid-run) and a popularity model.")
+        @Option(help: "Store directory to create.") var directory: String
+        @Option(help: "Items.") var items = 100_000
+        @Option(help: "Users.") var users = 20_000
+        @Option(help: "Interactions.") var interactions = 1_000_000
+        @Option(help: "Factors.") var factors = 64
+
+        func run() throws {
+            let start = ContinuousClock.now
+            let log = Interactions.synthetic(users: users, items: items, interactions: interactions, seed: 5)
+            let catalog = try ModelCatalog(training: log)
+            let modelStore = try ModelStore(directory: directory)
+            var als = ImplicitALS()
+            als.factors = factors
+            als.iterations = 2
+            _ = try modelStore.add(try als.fit(catalog), name: "als", fingerprint: log.fingerprint, activate: true)
+            als.seed = 2
+            _ = try modelStore.add(try als.fit(catalog), name: "als", fingerprint: log.fingerprint)
+            _ = try modelStore.add(try PopularityModel(catalog), name: "popular", fingerprint: log.fingerprint, activate: true)
+            print("wrote \(directory): als v1 (active) and v2, popular; \(items) items × \(factors) factors, \(users) users, \(catalog.history.nonzeroCount) interactions (\(fixed(seconds(since: start), 1)) s)")
+        }
+    }
+
+    /// The kernel-only bound: the same requests as the load test, as model calls alone (no HTTP,
+    /// no pipeline), from as many threads as the server has workers, one core per request.
+    struct KernelBound: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "kernel-bound",
+            abstract: "Time the load test's requests as bare model calls (top-K for a known user; fold-in + top-K for a 5-item session) from N threads.")
+        @Option(help: "Store directory (from load-store).") var directory: String
+        @Option(help: "Model name.") var model = "als"
+        @Option(help: "Concurrent threads (the server's worker count).") var threads = 2
+        @Option(help: "Seconds per measurement.") var duration = 10.0
+        @Option(name: .shortAndLong, help: "Results per request.") var k = 10
+
+        func run() throws {
+            let modelStore = try ModelStore(directory: directory)
+            guard let active = try modelStore.activeVersion(of: model), case let .recommender(recommender) = try modelStore.load(active) else {
+                throw ValidationError("\(model) has no active recommender version in \(directory)")
+            }
+            let users = recommender.catalog.users.count, items = recommender.catalog.items.count
+            for kind in ["user", "session"] {
+                let latencies = Mutex<[Double]>([])
+                let clock = ContinuousClock(), begin = clock.now
+                let budget = duration, k = self.k
+                DispatchQueue.concurrentPerform(iterations: threads) { thread in
+                    var mine: [Double] = []
+                    var n = thread
+                    ScoringThreads.$limit.withValue(1) {
+                        while seconds(since: begin) < budget {
+                            let start = clock.now
+                            if kind == "user" {
+                                _ = try? recommender.recommend(users: [(n * 7919) % users], k: k, excludeSeen: true, filter: nil)
+                            } else {
+                                let history = (0 ..< 5).map { (n * 104_729 + $0 * 7_907) % items }
+                                _ = try? recommender.recommend(history: history, weights: [Float](repeating: 1, count: 5), k: k, excludeSeen: true, filter: nil)
+                            }
+                            mine.append(seconds(since: start))
+                            n += threads
+                        }
+                    }
+                    latencies.withLock { $0 += mine }
+                }
+                let wall = seconds(since: begin)
+                let sorted = latencies.withLock { $0 }.sorted()
+                let p = { (q: Double) in sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))] * 1000 }
+                print("kernel-only \(kind): \(fixed(Double(sorted.count) / wall, 0)) requests/s, p50 \(fixed(p(0.5), 3)) ms, p99 \(fixed(p(0.99), 3)) ms (\(threads) threads, \(sorted.count) calls)")
+            }
+        }
+    }
+}
