@@ -3,6 +3,10 @@
 // scoring, fused top-K) and what puts it to work.
 import PackageDescription
 
+/// Where librdkafka.so.1 (≥ 2.2) is found at run time: scripts/install.d/30-kafka puts the one from
+/// the confluent-kafka 2.16.1 wheel there; users bring their own by setting the variable at build.
+let kafkaLibrary = Context.environment["RECOMMENDER_KAFKA_LIB"] ?? "/usr/local/lib/recommender-kafka"
+
 let package = Package(
     name: "recommender",
     platforms: [.macOS(.v15)],
@@ -12,6 +16,7 @@ let package = Package(
         .library(name: "RecEngine", targets: ["RecEngine"]),
         .library(name: "RecText", targets: ["RecText"]),
         .library(name: "RecTextPostgres", targets: ["RecTextPostgres"]),
+        .library(name: "RecStreaming", targets: ["RecStreaming"]),
         .executable(name: "recommender", targets: ["recommender"]),
         .executable(name: "recommender-bench", targets: ["RecBench"]),
     ],
@@ -56,6 +61,19 @@ let package = Package(
             name: "RecEngine",
             dependencies: ["RecKernels", "RecModels", "RecText"]
         ),
+        // librdkafka (Kafka's C client): Debian's librdkafka-dev headers to build; at run time the
+        // librdkafka.so.1 in RECOMMENDER_KAFKA_LIB (default /usr/local/lib/recommender-kafka,
+        // installed by scripts/install.d/30-kafka), set as the run path; LD_LIBRARY_PATH overrides.
+        .systemLibrary(
+            name: "CRdKafka",
+            providers: [.apt(["librdkafka-dev"])]
+        ),
+        // Streaming mode: events from Kafka, micro-batched through the engine, results to Kafka.
+        .target(
+            name: "RecStreaming",
+            dependencies: ["RecEngine", "RecModels", "CRdKafka"],
+            linkerSettings: [.unsafeFlags(["-Xlinker", "-rpath", "-Xlinker", kafkaLibrary])]
+        ),
         .executableTarget(
             name: "recommender",
             dependencies: [
@@ -63,6 +81,7 @@ let package = Package(
                 "RecModels",
                 "RecText",
                 "RecEngine",
+                "RecStreaming",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

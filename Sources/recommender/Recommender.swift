@@ -10,7 +10,8 @@ struct RecommenderCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recommender",
         abstract: "A realtime recommender engine: exact top-K scoring on OpenBLAS and SIMD kernels.",
-        subcommands: [Demo.self, Score.self, Train.self, Evaluate.self, Models.self, Recommend.self, Prompt.self, Batch.self, Benchmark.self, Text.self],
+        subcommands: [Demo.self, Score.self, Train.self, Evaluate.self, Models.self, Recommend.self, Prompt.self, Batch.self, Benchmark.self, Text.self,
+                      Stream.self],
         defaultSubcommand: Demo.self)
 }
 
