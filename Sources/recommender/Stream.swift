@@ -34,7 +34,7 @@ struct Stream: ParsableCommand {
     @Option(help: "Results topic.") var results = "recommendations"
     @Option(help: "Dead-letter topic (default: <events>.dead-letter).") var deadLetter: String?
     @Option(help: "Consumer group.") var group = "recommender-stream"
-    @Option(help: "Directory for per-partition user state (default: <store>/stream-state); share it between the group's processes.")
+    @Option(help: "Directory for per-partition user state (default: <store>/.stream-state); share it between the group's processes.")
     var stateDir: String?
     @Option(help: "Milliseconds between state snapshots and offset commits.") var checkpointMs = 1000
     @Option(help: "Consumer session timeout, milliseconds (how long before a dead process's partitions move).")
@@ -78,9 +78,9 @@ struct Stream: ParsableCommand {
                 if buffer.count > 1 << 16 { sink.write(buffer); buffer.removeAll(keepingCapacity: true) }
             }
             sink.write(buffer)
-            for sample in summary.invalidSamples { fputs("refused: \(sample)\n", standardError) }
-            fputs("replayed \(summary.events) events (\(summary.invalid) refused) into \(summary.results) results in "
-                  + "\(fixed(summary.seconds, 2)) s: \(Int(Double(summary.events) / max(summary.seconds, 1e-9))) events/s\n", standardError)
+            for sample in summary.invalidSamples { logLine("refused: \(sample)") }
+            logLine("replayed \(summary.events) events (\(summary.invalid) refused) into \(summary.results) results in "
+                  + "\(fixed(summary.seconds, 2)) s: \(Int(Double(summary.events) / max(summary.seconds, 1e-9))) events/s")
             return
         }
 
@@ -93,11 +93,11 @@ struct Stream: ParsableCommand {
             producerExtra[parts[0]] = parts[1]
         }
         var configuration = KafkaStreamConfiguration(brokers: brokers!, eventsTopic: events, resultsTopic: results, deadLetterTopic: deadLetter,
-                                                     group: group, stateDirectory: stateDir ?? "\(store)/stream-state")
+                                                     group: group, stateDirectory: stateDir ?? "\(store)/.stream-state")
         configuration.consumerSettings = extra
         configuration.producerSettings = producerExtra
         let stream = try KafkaStream(configuration: configuration, processor: processor)
-        stream.log = { fputs("stream: \($0)\n", standardError) }
+        stream.log = { logLine("stream: \($0)") }
 
         let stop = StopRequest()
         var sources: [any DispatchSourceSignal] = []
@@ -108,12 +108,18 @@ struct Stream: ParsableCommand {
             source.resume()
             sources.append(source)
         }
-        fputs("stream: librdkafka \(librdkafkaVersion); \(events) → \(results) (dead letters: \(configuration.deadLetterTopic)), group \(group), "
-              + "pipeline \(processor.scorer.pipeline), batches of \(batchSize) / \(lingerMs) ms\n", standardError)
+        logLine("stream: librdkafka \(librdkafkaVersion); \(events) → \(results) (dead letters: \(configuration.deadLetterTopic)), group \(group), "
+              + "pipeline \(processor.scorer.pipeline), batches of \(batchSize) / \(lingerMs) ms")
         try stream.run(until: stop)
         let counters = stream.counters
-        fputs("stream: stopped after \(counters.events) events, \(counters.deadLetters) dead letters, \(counters.results) results "
-              + "in \(counters.batches) batches\n", standardError)
+        logLine("stream: stopped after \(counters.events) events, \(counters.deadLetters) dead letters, \(counters.results) results "
+              + "in \(counters.batches) batches")
         _ = sources
     }
+}
+
+/// One line to standard error, written at once (not buffered: the log of a process that is
+/// killed must still be there).
+private func logLine(_ line: String) {
+    FileHandle.standardError.write(Data((line.hasSuffix("\n") ? line : line + "\n").utf8))
 }

@@ -96,7 +96,7 @@ def event(user, item, time_, type_="view"):
 
 def produce(broker, topic, messages):
     """Produces (key, value) pairs; returns [(partition, offset)] in order, after the broker acked them."""
-    producer = Producer({"bootstrap.servers": broker, "acks": "all", "linger.ms": 2})
+    producer = Producer({"bootstrap.servers": broker, "acks": "all", "linger.ms": 2, "log_level": 0})
     placed = [None] * len(messages)
 
     def report(index):
@@ -117,13 +117,25 @@ def produce(broker, topic, messages):
     return placed
 
 
+OPEN_READERS = []
+
+
+@pytest.fixture(autouse=True)
+def close_readers():
+    yield
+    while OPEN_READERS:
+        reader = OPEN_READERS.pop()
+        reader.close()
+
+
 class Reader:
     """Reads a topic from the beginning with its own group, accumulating what it saw."""
 
     def __init__(self, broker, topic):
         self.consumer = Consumer({"bootstrap.servers": broker, "group.id": f"reader-{uuid.uuid4().hex[:8]}",
                                   "auto.offset.reset": "earliest", "enable.auto.commit": False,
-                                  "session.timeout.ms": 6000})
+                                  "session.timeout.ms": 6000, "log_level": 0})
+        OPEN_READERS.append(self)
         self.consumer.subscribe([topic])
         self.messages = []
 
@@ -142,7 +154,9 @@ class Reader:
         return [json.loads(m.value()) for m in self.messages]
 
     def close(self):
-        self.consumer.close()
+        if self.consumer is not None:
+            self.consumer.close()
+            self.consumer = None
 
 
 class Processor:
