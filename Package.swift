@@ -71,7 +71,7 @@ let package = Package(
         // Streaming mode: events from Kafka, micro-batched through the engine, results to Kafka.
         .target(
             name: "RecStreaming",
-            dependencies: ["RecEngine", "RecModels", "CRdKafka"],
+            dependencies: ["RecEngine", "RecModels", "RecKernels", "CRdKafka"],
             linkerSettings: [.unsafeFlags(["-Xlinker", "-rpath", "-Xlinker", kafkaLibrary])]
         ),
         .executableTarget(
@@ -114,6 +114,10 @@ let package = Package(
         .testTarget(
             name: "RecEngineTests",
             dependencies: ["RecEngine", "RecModels", "RecKernels", "RecText"]
+        ),
+        .testTarget(
+            name: "RecStreamingTests",
+            dependencies: ["RecStreaming", "RecEngine", "RecModels"]
         ),
         .testTarget(
             name: "RecommenderCLITests",

@@ -130,7 +130,12 @@ public final class KafkaStream {
         } catch {
             log("warning: finishing before a rebalance: \(error); the next owner processes those events again")
         }
-        for partition in partitions { states[partition.partition] = nil; processedThrough[partition.partition] = nil }
+        // Whatever could not be finished is the next owner's to process again; nothing of these
+        // partitions may be applied or saved here any more.
+        let revoked = Set(partitions.map(\.partition))
+        pending.removeAll { revoked.contains($0.partition) }
+        deadLetters.removeAll { revoked.contains($0.partition) }
+        for partition in revoked { states[partition] = nil; processedThrough[partition] = nil }
         log("revoked partitions \(partitions.map(\.partition).sorted())")
     }
 
@@ -140,6 +145,7 @@ public final class KafkaStream {
     /// - Throws: ``KafkaError`` when results cannot be delivered (nothing is committed then).
     public func run(until stop: StopRequest) throws {
         try consumer.subscribe([configuration.eventsTopic])
+        defer { consumer.close() }  // runs the revoke handler: the last batch finished and committed
         let options = processor.options
         while !stop.isRequested {
             var deadline: ContinuousClock.Instant?
@@ -173,7 +179,6 @@ public final class KafkaStream {
         }
         try completeBatch()
         try checkpoint()
-        consumer.close()
     }
 
     private func deadLetter(_ message: KafkaMessage, reason: String) -> [UInt8] {

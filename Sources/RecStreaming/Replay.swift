@@ -57,7 +57,7 @@ public struct Replay {
             batch.removeAll(keepingCapacity: true)
         }
 
-        for line in LineReader(handle) {
+        lines: for line in LineReader(handle) {
             lineNumber += 1
             if line.isEmpty { continue }
             let decoded: Result<UserEvent, InvalidEvent>?
@@ -84,7 +84,7 @@ public struct Replay {
                 batch.append(PendingEvent(partition: 0, offset: lineNumber, userEvent: event))
                 summary.events += 1
                 if batch.count >= processor.options.batchSize { flush() }
-                if let limit, summary.events >= limit { break }
+                if let limit, summary.events >= limit { break lines }
             }
         }
         flush()

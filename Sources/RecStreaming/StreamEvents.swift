@@ -34,6 +34,12 @@ public struct UserEvent: Sendable, Equatable {
     public var user: String
     /// The event, its weight already combining type and explicit weight.
     public var event: Event
+
+    /// `event` of `user`.
+    public init(user: String, event: Event) {
+        self.user = user
+        self.event = event
+    }
 }
 
 /// Why a message was refused; goes to the dead-letter topic with the original bytes.

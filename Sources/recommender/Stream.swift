@@ -45,6 +45,8 @@ struct Stream: ParsableCommand {
     @Option(help: "Replay pacing: event times run this many times faster (default: as fast as possible).") var speedup: Double?
     @Option(help: "Replay at most this many events.") var limit: Int?
     @Option(name: .shortAndLong, help: "Replay results file (JSON lines; default standard output).") var output: String?
+    @Flag(help: "With --replay: time only the kernel work for the same micro-batches (fold-in, one GEMM + top-K per batch) and print events/s.")
+    var kernelBound = false
 
     func validate() throws {
         if brokers == nil && replay == nil { throw ValidationError("give --brokers HOST:PORT or --replay FILE") }
@@ -65,6 +67,13 @@ struct Stream: ParsableCommand {
         let engine = try Engine(store: store, settings: settings)
         let processor = MicroBatchProcessor(options: options, scorer: try StreamScorer(engine: engine, pipeline: pipeline, storeDirectory: store))
 
+        if let replay, kernelBound {
+            let model = try engine.models.snapshot().recommender(try modelName(of: processor.scorer.pipeline, engine: engine))
+            let bound = try KernelBound.measure(path: replay, model: model, options: options, limit: limit)
+            print("kernel-only bound: \(bound.events) events, \(bound.users) user scorings in \(fixed(bound.seconds, 3)) s: "
+                  + "\(Int(bound.eventsPerSecond)) events/s (batch size \(batchSize))")
+            return
+        }
         if let replay {
             let sink: FileHandle = try output.map {
                 FileManager.default.createFile(atPath: $0, contents: nil)
@@ -122,4 +131,12 @@ struct Stream: ParsableCommand {
 /// killed must still be there).
 private func logLine(_ line: String) {
     FileHandle.standardError.write(Data((line.hasSuffix("\n") ? line : line + "\n").utf8))
+}
+
+/// The model a pipeline scores with: the pipeline's own name for default pipelines.
+private func modelName(of pipeline: String, engine: Engine) throws -> String {
+    let served = engine.models.served.map(\.name)
+    if served.contains(pipeline) { return pipeline }
+    guard let first = served.first(where: { $0 != "popular" }) else { throw ValidationError("no model served") }
+    return first
 }
