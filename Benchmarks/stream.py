@@ -109,7 +109,7 @@ def main():
                     future.result(10)
                 producer = Producer({"bootstrap.servers": broker, "linger.ms": 1, "log_level": 0})
                 consumer = Consumer({"bootstrap.servers": broker, "group.id": f"r-{tag}", "auto.offset.reset": "earliest",
-                                     "session.timeout.ms": 6000, "log_level": 0})
+                                     "session.timeout.ms": 6000, "log_level": 0, "fetch.wait.max.ms": 10})
                 consumer.subscribe([topics[1]])
                 log = open(os.path.join(work, f"proc-{tag}.log"), "w")
                 process = subprocess.Popen([args.binary, "stream", "--brokers", broker, "--events", topics[0], "--results", topics[1],
