@@ -3,6 +3,10 @@
 // scoring, fused top-K) and what puts it to work.
 import PackageDescription
 
+/// Where librdkafka.so.1 (≥ 2.2) is found at run time: scripts/install.d/30-kafka puts the one from
+/// the confluent-kafka 2.16.1 wheel there; users bring their own by setting the variable at build.
+let kafkaLibrary = Context.environment["RECOMMENDER_KAFKA_LIB"] ?? "/usr/local/lib/recommender-kafka"
+
 let package = Package(
     name: "recommender",
     platforms: [.macOS(.v15)],
@@ -13,6 +17,7 @@ let package = Package(
         .library(name: "RecText", targets: ["RecText"]),
         .library(name: "RecTextPostgres", targets: ["RecTextPostgres"]),
         .library(name: "RecServer", targets: ["RecServer"]),
+        .library(name: "RecStreaming", targets: ["RecStreaming"]),
         .executable(name: "recommender", targets: ["recommender"]),
         .executable(name: "recommender-bench", targets: ["RecBench"]),
         // The C ABI (include/recommender.h) as librecommender.so, for C, Python, Spark, Go, Java.
@@ -92,6 +97,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // librdkafka (Kafka's C client): Debian's librdkafka-dev headers to build; at run time the
+        // librdkafka.so.1 in RECOMMENDER_KAFKA_LIB (default /usr/local/lib/recommender-kafka,
+        // installed by scripts/install.d/30-kafka), set as the run path; LD_LIBRARY_PATH overrides.
+        .systemLibrary(
+            name: "CRdKafka",
+            providers: [.apt(["librdkafka-dev"])]
+        ),
+        // Streaming mode: events from Kafka, micro-batched through the engine, results to Kafka.
+        .target(
+            name: "RecStreaming",
+            dependencies: ["RecEngine", "RecModels", "RecKernels", "CRdKafka"],
+            linkerSettings: [.unsafeFlags(["-Xlinker", "-rpath", "-Xlinker", kafkaLibrary])]
+        ),
         .executableTarget(
             name: "recommender",
             dependencies: [
@@ -100,6 +118,7 @@ let package = Package(
                 "RecText",
                 "RecEngine",
                 "RecServer",
+                "RecStreaming",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -139,6 +158,10 @@ let package = Package(
                 "RecServer", "RecEngine", "RecModels", "RecKernels", "recommender",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
+        ),
+        .testTarget(
+            name: "RecStreamingTests",
+            dependencies: ["RecStreaming", "RecEngine", "RecModels"]
         ),
         .testTarget(
             name: "RecommenderCLITests",

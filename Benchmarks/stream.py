@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""Streaming benchmark: sustained events/s and event→result latency through a Kafka-protocol
+broker (Tansu) on loopback, for a synthetic catalog (default 100,000 items × 64 factors), at
+several micro-batch sizes — beside the kernel-only bound for the same work (fold-in + one GEMM
+with fused top-K per micro-batch, `recommender stream --replay … --kernel-bound`), timed in the
+same run.
+
+    scripts/install.d/30-kafka && swift build -c release --product recommender
+    python3 Benchmarks/stream.py                     # defaults below; --help for options
+
+Saturation: N events are produced first, then one processor consumes them; the rate is events
+answered per second between the first and the last result. Latency: a fresh processor, events
+produced at half the saturation rate measured for that batch size, each event's `time` its
+production time; latency = result received − newest event time of that result."""
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KAFKA_LIB = os.environ.get("RECOMMENDER_KAFKA_LIB", "/usr/local/lib/recommender-kafka")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def percentile(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q / 100 * len(values)))] if values else float("nan")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--binary", default=os.path.join(REPO, ".build", "release", "recommender"))
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--factors", type=int, default=64)
+    parser.add_argument("--train-users", type=int, default=20_000)
+    parser.add_argument("--interactions", type=int, default=500_000)
+    parser.add_argument("--events", type=int, default=20_000, help="events per saturation run")
+    parser.add_argument("--stream-users", type=int, default=5_000, help="distinct (fresh) users in the event stream")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 64, 256])
+    parser.add_argument("--latency-seconds", type=float, default=6.0)
+    args = parser.parse_args()
+
+    work = tempfile.mkdtemp(prefix="stream-bench-")
+    port = free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    broker = f"127.0.0.1:{port}"
+    tansu = subprocess.Popen([os.path.join(KAFKA_LIB, "tansu"), "broker", "--listener-url", url, "--advertised-listener-url", url,
+                              "--storage-engine", "memory://tansu/"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    processes = []
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        rng = random.Random(7)
+        train = os.path.join(work, "train.csv")
+        with open(train, "w") as f:
+            f.write("user,item\n")
+            for _ in range(args.interactions):
+                f.write(f"u{rng.randrange(args.train_users)},i{min(args.items - 1, int(rng.paretovariate(0.8)) - 1) if rng.random() < 0.5 else rng.randrange(args.items)}\n")
+            for i in range(args.items):  # every item in the catalog
+                f.write(f"u{i % args.train_users},i{i}\n")
+        store = os.path.join(work, "models")
+        subprocess.run([args.binary, "models", "add", "--store", store, "--format", "csv", "--data", train, "--name", "bench",
+                        "--model", "als", "--factors", str(args.factors), "--iterations", "2", "--activate"],
+                       check=True, capture_output=True)
+
+        def event_line(n, stamp):
+            user = f"fresh{rng.randrange(args.stream_users)}"
+            return user, json.dumps({"user": user, "item": f"i{rng.randrange(args.items)}", "type": "view", "time": stamp})
+
+        events_path = os.path.join(work, "events.jsonl")
+        events = [event_line(n, 1.0 + n) for n in range(args.events)]
+        with open(events_path, "w") as f:
+            f.writelines(line + "\n" for _, line in events)
+
+        print(f"catalog {args.items} items × {args.factors} factors; {args.events} events from {args.stream_users} fresh users; "
+              f"broker Tansu on loopback; one processor\n")
+        print(f"{'batch':>6} {'bound ev/s':>11} {'stream ev/s':>12} {'ratio':>6} {'half-load ev/s':>15} {'p50 ms':>7} {'p99 ms':>7}")
+        admin = AdminClient({"bootstrap.servers": broker, "log_level": 0})
+        for batch in args.batch_sizes:
+            out = subprocess.run([args.binary, "stream", "--store", store, "--replay", events_path, "--kernel-bound",
+                                  "--batch-size", str(batch)], check=True, capture_output=True, text=True).stdout
+            bound = float(out.split("s: ")[1].split(" events/s")[0])
+
+            def run(produce_at):
+                tag = uuid.uuid4().hex[:8]
+                topics = [f"ev-{tag}", f"res-{tag}", f"ev-{tag}.dead-letter"]
+                for future in admin.create_topics([NewTopic(t, 4, 1) for t in topics]).values():
+                    future.result(10)
+                producer = Producer({"bootstrap.servers": broker, "linger.ms": 1, "log_level": 0})
+                consumer = Consumer({"bootstrap.servers": broker, "group.id": f"r-{tag}", "auto.offset.reset": "earliest",
+                                     "session.timeout.ms": 6000, "log_level": 0, "fetch.wait.max.ms": 10})
+                consumer.subscribe([topics[1]])
+                log = open(os.path.join(work, f"proc-{tag}.log"), "w")
+                process = subprocess.Popen([args.binary, "stream", "--brokers", broker, "--events", topics[0], "--results", topics[1],
+                                            "--group", f"g-{tag}", "--store", store, "--batch-size", str(batch), "--linger-ms", "5",
+                                            "--session-timeout-ms", "6000"], stdout=log, stderr=subprocess.STDOUT)
+                processes.append(process)
+                received = []
+                if produce_at is None:
+                    for user, line in events:
+                        producer.produce(topics[0], key=user, value=line)
+                        producer.poll(0)
+                    producer.flush(60)
+                    expected = len(events)
+                else:
+                    # Wait for the processor's assignment, then produce at a steady rate.
+                    while "assigned partitions" not in open(log.name).read():
+                        time.sleep(0.1)
+                    expected = 0
+
+                    def paced():
+                        nonlocal expected
+                        start = time.time()
+                        n = 0
+                        while time.time() - start < args.latency_seconds:
+                            due = start + n / produce_at
+                            if due > time.time():
+                                time.sleep(due - time.time())
+                            user, line = event_line(n, time.time())
+                            producer.produce(topics[0], key=user, value=line)
+                            producer.poll(0)
+                            n += 1
+                        producer.flush(60)
+                        expected = n
+
+                    thread = threading.Thread(target=paced)
+                    thread.start()
+                answered = 0
+                deadline = time.time() + 300
+                while time.time() < deadline:
+                    message = consumer.poll(0.5)
+                    if message is None or message.error():
+                        if produce_at is not None and not thread.is_alive() and answered >= expected:
+                            break
+                        continue
+                    result = json.loads(message.value())
+                    received.append((time.time(), result))
+                    answered += len(result["offsets"])
+                    if produce_at is None and answered >= expected:
+                        break
+                    if produce_at is not None and not thread.is_alive() and answered >= expected:
+                        break
+                process.send_signal(signal.SIGTERM)
+                process.wait(60)
+                consumer.close()
+                return received
+
+            saturated = run(None)
+            first, last = saturated[0][0], saturated[-1][0]
+            counted = sum(len(r["offsets"]) for _, r in saturated[1:])
+            rate = counted / max(last - first, 1e-9)
+            half = run(rate / 2)
+            latencies = [(t - r["eventTime"]) * 1000 for t, r in half if r.get("eventTime")]
+            print(f"{batch:>6} {bound:>11.0f} {rate:>12.0f} {rate / bound:>6.2f} {rate / 2:>15.0f} "
+                  f"{percentile(latencies, 50):>7.1f} {percentile(latencies, 99):>7.1f}", flush=True)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+        tansu.send_signal(signal.SIGTERM)
+        try:
+            tansu.wait(5)
+        except subprocess.TimeoutExpired:
+            tansu.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,246 @@
+internal import CRdKafka
+import Foundation
+
+// The one thin layer over librdkafka: configuration, a producer with delivery reports and a
+// consumer with manual commits and a rebalance callback. Callbacks are `@convention(c)` closures
+// that capture nothing; the Swift state they reach travels as the handle's opaque pointer
+// (`Unmanaged`), kept alive by the owning object for as long as the handle lives. Callbacks run
+// on the thread that calls poll/flush/consumer_poll, so none of this state needs a lock.
+
+/// A librdkafka failure: the operation and librdkafka's own message.
+public struct KafkaError: Error, CustomStringConvertible, Sendable {
+    /// What failed and why, in librdkafka's words.
+    public let description: String
+    init(_ description: String) { self.description = description }
+    init(_ operation: String, _ code: rd_kafka_resp_err_t) {
+        self.description = "\(operation): \(String(cString: rd_kafka_err2str(code)))"
+    }
+}
+
+/// A topic partition with an offset, as commits and rebalances see it.
+public struct TopicPartition: Hashable, Sendable {
+    /// The topic's name.
+    public var topic: String
+    /// The partition number.
+    public var partition: Int32
+}
+
+/// One consumed message; the payload is copied out of librdkafka's buffer.
+public struct KafkaMessage: Sendable {
+    /// The topic it was read from.
+    public var topic: String
+    /// Its partition.
+    public var partition: Int32
+    /// Its offset in that partition.
+    public var offset: Int64
+    /// The key, when the producer gave one.
+    public var key: [UInt8]?
+    /// The payload (empty for a null value).
+    public var value: [UInt8]
+}
+
+/// librdkafka's version as loaded at run time (not the headers built against), e.g. "2.16.0".
+public var librdkafkaVersion: String { String(cString: rd_kafka_version_str()) }
+
+/// Builds an `rd_kafka_conf_t`; on failure the key, the value and librdkafka's reason.
+private func makeConfiguration(_ settings: [String: String]) throws -> OpaquePointer {
+    let configuration = rd_kafka_conf_new()!
+    var message = [CChar](repeating: 0, count: 512)
+    for (key, value) in settings.sorted(by: { $0.key < $1.key }) {
+        if rd_kafka_conf_set(configuration, key, value, &message, message.count) != RD_KAFKA_CONF_OK {
+            rd_kafka_conf_destroy(configuration)
+            throw KafkaError("librdkafka setting \(key)=\(value): \(String(cString: message))")
+        }
+    }
+    return configuration
+}
+
+private func makeHandle(_ type: rd_kafka_type_t, _ configuration: OpaquePointer) throws -> OpaquePointer {
+    var message = [CChar](repeating: 0, count: 512)
+    guard let handle = rd_kafka_new(type, configuration, &message, message.count) else {
+        rd_kafka_conf_destroy(configuration)
+        throw KafkaError("creating a Kafka client: \(String(cString: message))")
+    }
+    return handle  // owns the configuration now
+}
+
+/// What the delivery-report callback updates: messages in flight, and the first failure.
+final class DeliveryReports {
+    var inFlight = 0
+    var failures: [String] = []
+}
+
+/// A producer whose every message is tracked until the broker acknowledges it (`acks=all`).
+///
+/// Not thread-safe: one thread sends, polls and flushes.
+public final class KafkaProducer {
+    private let handle: OpaquePointer
+    private let reports: DeliveryReports
+    private let retained: Unmanaged<DeliveryReports>
+
+    /// A producer for `brokers` ("host:port[,host:port]"); `settings` are passed to librdkafka
+    /// after the defaults (acks=all, idempotence on, 1 ms linger) and may override them.
+    public init(brokers: String, settings: [String: String] = [:]) throws {
+        var all = ["bootstrap.servers": brokers, "acks": "all", "enable.idempotence": "true", "linger.ms": "1",
+                   "client.id": "recommender-stream"]
+        all.merge(settings) { $1 }
+        let configuration = try makeConfiguration(all)
+        reports = DeliveryReports()
+        retained = Unmanaged.passRetained(reports)
+        rd_kafka_conf_set_opaque(configuration, retained.toOpaque())
+        rd_kafka_conf_set_dr_msg_cb(configuration) { _, message, opaque in
+            guard let message, let opaque else { return }
+            let reports = Unmanaged<DeliveryReports>.fromOpaque(opaque).takeUnretainedValue()
+            reports.inFlight -= 1
+            if message.pointee.err != RD_KAFKA_RESP_ERR_NO_ERROR, reports.failures.count < 10 {
+                reports.failures.append(String(cString: rd_kafka_err2str(message.pointee.err)))
+            }
+        }
+        do { handle = try makeHandle(RD_KAFKA_PRODUCER, configuration) } catch { retained.release(); throw error }
+    }
+
+    deinit {
+        rd_kafka_flush(handle, 5000)
+        rd_kafka_destroy(handle)
+        retained.release()
+    }
+
+    /// Queues `value` for `topic` under `key`; waits (serving delivery reports) while the local
+    /// queue is full.
+    public func send(topic: String, key: [UInt8], value: [UInt8]) throws {
+        while true {
+            let code = key.withUnsafeBytes { k in
+                value.withUnsafeBytes { v in
+                    rec_kafka_produce(handle, topic, k.baseAddress, k.count, v.baseAddress, v.count, nil)
+                }
+            }
+            if code == RD_KAFKA_RESP_ERR_NO_ERROR { reports.inFlight += 1; return }
+            if code == RD_KAFKA_RESP_ERR__QUEUE_FULL { rd_kafka_poll(handle, 10); continue }
+            throw KafkaError("producing to \(topic)", code)
+        }
+    }
+
+    /// Serves delivery reports without waiting.
+    public func poll() { rd_kafka_poll(handle, 0) }
+
+    /// Waits until the broker acknowledged every message sent so far.
+    ///
+    /// - Throws: ``KafkaError`` when a message was refused for good (after librdkafka's retries)
+    ///   or `timeoutMilliseconds` passed with messages still unacknowledged.
+    public func awaitDeliveries(timeoutMilliseconds: Int32 = 60_000) throws {
+        let code = rd_kafka_flush(handle, timeoutMilliseconds)
+        rd_kafka_poll(handle, 0)
+        if !reports.failures.isEmpty {
+            let failures = reports.failures
+            reports.failures = []
+            throw KafkaError("delivery failed: \(failures.joined(separator: "; "))")
+        }
+        if code != RD_KAFKA_RESP_ERR_NO_ERROR || reports.inFlight > 0 {
+            throw KafkaError("\(reports.inFlight) messages unacknowledged after \(timeoutMilliseconds) ms")
+        }
+    }
+}
+
+/// What the rebalance callback calls: the partitions gained, and those about to be given up.
+final class RebalanceHandlers {
+    var assigned: ([TopicPartition]) -> Void = { _ in }
+    var revoking: ([TopicPartition]) -> Void = { _ in }
+}
+
+/// A group consumer with manual commits (auto-commit off) and the classic, eager protocol: the
+/// rebalance callback tells the owner which partitions it gains, and which it loses *before* it
+/// loses them, so the owner can finish and commit its work on them first.
+///
+/// Not thread-safe: one thread polls and commits; the rebalance handlers run inside ``poll(timeoutMilliseconds:)``.
+public final class KafkaConsumer {
+    private let handle: OpaquePointer
+    private let handlers: RebalanceHandlers
+    private let retained: Unmanaged<RebalanceHandlers>
+    private var closed = false
+
+    /// A consumer in `group`; `settings` go to librdkafka after the defaults (no auto-commit,
+    /// earliest offset for a new group, fetches answered after at most 10 ms rather than
+    /// librdkafka's 500 ms, for latency) and may override them.
+    public init(brokers: String, group: String, settings: [String: String] = [:],
+                assigned: @escaping ([TopicPartition]) -> Void, revoking: @escaping ([TopicPartition]) -> Void) throws {
+        var all = ["bootstrap.servers": brokers, "group.id": group, "enable.auto.commit": "false",
+                   "enable.auto.offset.store": "false", "auto.offset.reset": "earliest",
+                   "partition.assignment.strategy": "range", "client.id": "recommender-stream",
+                   "fetch.wait.max.ms": "10"]
+        all.merge(settings) { $1 }
+        let configuration = try makeConfiguration(all)
+        handlers = RebalanceHandlers()
+        handlers.assigned = assigned
+        handlers.revoking = revoking
+        retained = Unmanaged.passRetained(handlers)
+        rd_kafka_conf_set_opaque(configuration, retained.toOpaque())
+        rd_kafka_conf_set_rebalance_cb(configuration) { handle, code, partitions, opaque in
+            guard let handle, let opaque else { return }
+            let handlers = Unmanaged<RebalanceHandlers>.fromOpaque(opaque).takeUnretainedValue()
+            let list = partitions.map(topicPartitions) ?? []
+            if code == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
+                handlers.assigned(list)
+                rd_kafka_assign(handle, partitions)
+            } else {
+                handlers.revoking(list)
+                rd_kafka_assign(handle, nil)
+            }
+        }
+        do { handle = try makeHandle(RD_KAFKA_CONSUMER, configuration) } catch { retained.release(); throw error }
+        rd_kafka_poll_set_consumer(handle)
+    }
+
+    deinit {
+        close()
+        rd_kafka_destroy(handle)
+        retained.release()
+    }
+
+    /// Joins the group for `topics`.
+    public func subscribe(_ topics: [String]) throws {
+        let list = rd_kafka_topic_partition_list_new(Int32(topics.count))!
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for topic in topics { rd_kafka_topic_partition_list_add(list, topic, RD_KAFKA_PARTITION_UA) }
+        let code = rd_kafka_subscribe(handle, list)
+        if code != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError("subscribing to \(topics)", code) }
+    }
+
+    /// The next message, or nil when none came within `timeoutMilliseconds`. Transient errors
+    /// (a broker going away, end of partition) are left to librdkafka's retries and give nil.
+    public func poll(timeoutMilliseconds: Int32) -> KafkaMessage? {
+        guard let message = rd_kafka_consumer_poll(handle, timeoutMilliseconds) else { return nil }
+        defer { rd_kafka_message_destroy(message) }
+        let m = message.pointee
+        guard m.err == RD_KAFKA_RESP_ERR_NO_ERROR else { return nil }
+        let topic = m.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
+        let value = m.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.len)) } ?? []
+        let key = m.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.key_len)) }
+        return KafkaMessage(topic: topic, partition: m.partition, offset: m.offset, key: key, value: value)
+    }
+
+    /// Commits, synchronously, `offsets` (each the offset of the next message to read).
+    public func commit(_ offsets: [TopicPartition: Int64]) throws {
+        guard !offsets.isEmpty else { return }
+        let list = rd_kafka_topic_partition_list_new(Int32(offsets.count))!
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for (partition, offset) in offsets {
+            rd_kafka_topic_partition_list_add(list, partition.topic, partition.partition).pointee.offset = offset
+        }
+        let code = rd_kafka_commit(handle, list, 0)
+        if code != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError("committing offsets", code) }
+    }
+
+    /// Leaves the group (running the revoke handler first); idempotent.
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        rd_kafka_consumer_close(handle)
+    }
+}
+
+private func topicPartitions(_ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> [TopicPartition] {
+    (0 ..< Int(list.pointee.cnt)).map { index in
+        let element = list.pointee.elems[index]
+        return TopicPartition(topic: String(cString: element.topic), partition: element.partition)
+    }
+}
