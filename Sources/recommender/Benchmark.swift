@@ -23,6 +23,17 @@ struct Benchmark: ParsableCommand {
     @Option(help: "p99 target for the sizing summary, milliseconds.") var p99Target = 10.0
     @Option(help: "Also write the per-stage latencies in Prometheus text format to this file.") var prometheus: String?
 
+    func validate() throws {
+        guard items >= 1, users >= 1, interactions >= 1, dimensions >= 1 else {
+            throw ValidationError("--items, --users, --interactions and --dimensions must be at least 1, got \(items), \(users), \(interactions), \(dimensions)")
+        }
+        guard k >= 1 else { throw ValidationError("--k must be at least 1, got \(k)") }
+        guard requests >= 1, !clients.isEmpty, clients.allSatisfy({ $0 >= 1 }) else {
+            throw ValidationError("--requests and every --clients value must be at least 1")
+        }
+        guard p99Target.isFinite, p99Target > 0 else { throw ValidationError("--p99-target must be a positive number of milliseconds, got \(p99Target)") }
+    }
+
     func run() throws {
         let clock = ContinuousClock()
         var start = clock.now
@@ -63,7 +74,10 @@ struct Benchmark: ParsableCommand {
                        pad(stage, 12), pad(fixed(histogram.percentile(50), 0), 10), pad(fixed(histogram.percentile(90), 0), 10),
                        pad(fixed(histogram.percentile(99), 0), 10)].joined())
             }
-            if failures > 0 { print("  \(failures) requests failed") }
+            // A sizing summary from failed requests would be a wrong result: stop instead.
+            if failures > 0 {
+                throw ValidationError("\(failures) of \(clientCount * requests) requests failed with \(clientCount) client(s): no sizing summary (first error: \(firstError(pipeline: pipeline, manager: manager, requests: requestsToRun)))")
+            }
             if let prometheus, clientCount == clients.last, let file = fopen(prometheus, "w") {
                 fputs(pipeline.latencies.prometheusText(pipeline: "home"), file)
                 fclose(file)
@@ -77,6 +91,14 @@ struct Benchmark: ParsableCommand {
             print("  \(row.clients) client(s): \(fixed(row.perCore, 0)) requests/s per core, p99 \(fixed(row.p99, 2)) ms (\(verdict) the \(fixed(p99Target, 1)) ms target)")
         }
         print("  memory per million items: \(fixed(bytesPerItem * 1e6 / 1e6, 0)) MB of item vectors at \(dimensions) dims (float32), plus the id map")
+    }
+
+    /// The first failing request's error, for the message.
+    func firstError(pipeline: Pipeline, manager: ModelManager, requests: [RecommendationRequest]) -> String {
+        for request in requests {
+            do { _ = try pipeline.run(request, models: manager) } catch { return "\(error)" }
+        }
+        return "none on a second run"
     }
 
     func runClients(_ count: Int, pipeline: Pipeline, manager: ModelManager, requests: [RecommendationRequest]) -> Int {
