@@ -106,11 +106,12 @@ public struct SparseMatrix: Sendable, Equatable {
         guard columnIndices.count == values.count else {
             throw MatrixError.invalidCSR(reason: "\(columnIndices.count) column indices but \(values.count) values")
         }
+        // All offsets first, before any range is built or indexed: non-decreasing from 0 to the
+        // entry count keeps every row's range inside the arrays.
+        for r in 0..<rows where rowOffsets[r] > rowOffsets[r + 1] {
+            throw MatrixError.invalidCSR(reason: "row \(r)'s offsets decrease (\(rowOffsets[r]) then \(rowOffsets[r + 1])); they must not")
+        }
         for r in 0..<rows {
-            // Checked before the range is built: a decreasing pair would trap in `..<`.
-            guard rowOffsets[r] <= rowOffsets[r + 1] else {
-                throw MatrixError.invalidCSR(reason: "row \(r)'s offsets decrease (\(rowOffsets[r]) then \(rowOffsets[r + 1])); they must not")
-            }
             var previous = -1
             for position in rowOffsets[r] ..< rowOffsets[r + 1] {
                 let column = Int(columnIndices[position])
