@@ -57,7 +57,7 @@ struct Score: ParsableCommand {
                     for (rank, item) in row.enumerated() { text += "\(done + q),\(rank + 1),\(item.id),\(item.score)\n" }
                 }
             }
-            guard fputs(text, file) >= 0 else { throw ValidationError("writing \(output) failed: \(String(cString: strerror(errno)))") }
+            guard fputs(text, file) >= 0 else { throw OutputError("writing \(output) failed: \(String(cString: strerror(errno)))") }
             done += count
             if output != "-" {
                 let elapsed = seconds(since: start)
@@ -72,8 +72,15 @@ struct Score: ParsableCommand {
         closed = true
         let closeFailed = fclose(file) != 0
         if flushFailed || closeFailed {
-            throw ValidationError("writing \(output == "-" ? "standard output" : output) failed: \(String(cString: strerror(flushFailed ? flushError : errno)))")
+            if output != "-" { fputs("\n", standardError) }
+            throw OutputError("writing \(output == "-" ? "standard output" : output) failed: \(String(cString: strerror(flushFailed ? flushError : errno)))")
         }
         if output != "-" { fputs("\n", standardError) }
     }
+}
+
+/// A failure to write results: reported as an error (exit status 1), not a usage problem.
+struct OutputError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
