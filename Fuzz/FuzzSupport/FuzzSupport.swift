@@ -28,7 +28,7 @@ public func runFuzzer(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutableP
         do {
             for seed in try seeds() { try writeFile(seed.bytes, to: "\(path)/\(seed.name)") }
         } catch {
-            fputs("writing seeds failed: \(error)\n", stderr)
+            print("writing seeds failed: \(error)")
             return 1
         }
         return 0
