@@ -170,3 +170,23 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// Fuzz targets (libFuzzer), one per parser a user or a file can reach. Declared only when
+// RECOMMENDER_FUZZ is set: they link libFuzzer's driver, so scripts/fuzz builds them in their own
+// scratch path with -sanitize=fuzzer,address. Seeds: Fuzz/corpus/<target>.
+if Context.environment["RECOMMENDER_FUZZ"] != nil {
+    package.targets.append(.target(name: "FuzzSupport", path: "Fuzz/FuzzSupport"))
+    let fuzzTargets: [(String, [Target.Dependency])] = [
+        ("FuzzModelFile", ["RecKernels", "RecModels"]),
+        ("FuzzTextIndex", ["RecKernels", "RecText"]),
+        ("FuzzStoreState", ["RecEngine"]),
+        ("FuzzNumPy", ["RecKernels"]),
+        ("FuzzDelimited", ["RecModels"]),
+        ("FuzzEventJSON", ["RecEngine"]),
+        ("FuzzSettingsJSON", ["RecEngine", "RecModels", "RecText"]),
+    ]
+    for (name, dependencies) in fuzzTargets {
+        package.targets.append(.executableTarget(name: name, dependencies: ["FuzzSupport"] + dependencies, path: "Fuzz/\(name)",
+                                                 swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
+    }
+}

@@ -113,7 +113,7 @@ extension API {
                                                                  value: columns.contains("value") ? .name("value") : nil))
                 guard log.count > 0 else { throw APIError.badRequest("(body)", "no interactions in the CSV") }
                 var training = log, metrics: [String: Double] = [:], test: Interactions? = nil
-                if let holdout { let split = log.randomHoldout(testFraction: holdout, seed: 1); (training, test) = (split.train, split.test) }
+                if let holdout { let split = try log.randomHoldout(testFraction: holdout, seed: 1); (training, test) = (split.train, split.test) }
                 let catalog = try ModelCatalog(training: training)
                 let model: any Recommender
                 switch kind {

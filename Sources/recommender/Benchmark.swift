@@ -31,6 +31,7 @@ struct Benchmark: ParsableCommand {
             throw ValidationError("--\(name) must be at least 1, got \(value)")
         }
         guard clients.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--clients must all be at least 1") }
+        guard p99Target.isFinite, p99Target > 0 else { throw ValidationError("--p99-target must be a positive number of milliseconds, got \(p99Target)") }
     }
 
     func run() throws {
@@ -94,7 +95,10 @@ struct Benchmark: ParsableCommand {
                        pad(stage, 12), pad(fixed(histogram.percentile(50), 0), 10), pad(fixed(histogram.percentile(90), 0), 10),
                        pad(fixed(histogram.percentile(99), 0), 10), pad(stage == "total" ? fixed(boundRate / throughput, 3) + "× time" : "", 18)].joined())
             }
-            if failures > 0 { throw ValidationError("\(failures) requests failed: no figures from a run with failures") }
+            // A sizing summary from failed requests would be a wrong result: stop instead.
+            if failures > 0 {
+                throw ValidationError("\(failures) of \(clientCount * requests) requests failed with \(clientCount) client(s): no figures (first error: \(firstError(pipeline: pipeline, manager: manager, requests: workload)))")
+            }
             if let prometheus, clientCount == clients.last, let file = fopen(prometheus, "w") {
                 fputs(pipeline.latencies.prometheusText(pipeline: "home"), file)
                 fclose(file)
@@ -129,6 +133,14 @@ struct Benchmark: ParsableCommand {
             print("  \(row.clients) client(s): \(fixed(row.perCore, 0)) requests/s per core, p99 \(fixed(row.p99, 2)) ms (\(verdict) the \(fixed(p99Target, 1)) ms target)")
         }
         print("  memory per million items: \(fixed(bytesPerItem * 1e6 / 1e6, 0)) MB of item vectors at \(dimensions) dims (float32), plus the id map")
+    }
+
+    /// The first failing request's error, for the message.
+    func firstError(pipeline: Pipeline, manager: ModelManager, requests: [RecommendationRequest]) -> String {
+        for request in requests {
+            do { _ = try pipeline.run(request, models: manager) } catch { return "\(error)" }
+        }
+        return "none on a second run"
     }
 
     /// Runs `work` on `count` clients, each through all of it, each call limited to `threads`.

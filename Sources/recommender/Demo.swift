@@ -22,6 +22,10 @@ struct Demo: ParsableCommand {
         guard items > 0, users > 0, dimensions > 0, genres > 0, k > 0, seen >= 0, threads > 0 else {
             throw ValidationError("items, users, dimensions, genres, k and threads must be positive; seen must not be negative")
         }
+        try EmbeddingTable.checkFits(rows: items, dimensions: dimensions, what: "--items × --dimensions (the catalog)")
+        try EmbeddingTable.checkFits(rows: users, dimensions: dimensions, what: "--users × --dimensions (the queries)")
+        try EmbeddingTable.checkFits(rows: users, dimensions: max(1, seen * 2), what: "--users × --seen (the histories)")
+        guard genres <= items else { throw ValidationError("--genres (\(genres)) must not exceed --items (\(items))") }
     }
 
     func run() throws {

@@ -65,7 +65,7 @@ struct Models: ParsableCommand {
             var test: Interactions? = nil
             if let holdout {
                 guard holdout > 0 && holdout < 1 else { throw ValidationError("--holdout must be between 0 and 1") }
-                let split = kept.randomHoldout(testFraction: holdout, seed: options.seed)
+                let split = try kept.randomHoldout(testFraction: holdout, seed: options.seed)
                 (training, test) = (split.train, split.test)
             }
             let model = try options.train(try ModelCatalog(training: training), progress: progressPrinter(label: options.model))

@@ -53,11 +53,26 @@ struct DataOptions: ParsableArguments {
             fputs("skipped \(report.skipped) malformed records (first: line \(first.line): \(first.reason))\n", standardError)
         }
         log = keep(log)
-        let parts = split.split(separator: ":")
-        switch (parts.first, parts.count > 1 ? Double(parts[1]) : nil) {
-        case ("holdout", let fraction?): return [log.randomHoldout(testFraction: fraction, seed: seed)]
-        case ("last", let n?): return [try log.leaveLastOut(Int(n))]
-        case ("kfold", let k?): return try log.kFold(Int(k), seed: seed)
+        let parts = split.split(separator: ":", omittingEmptySubsequences: false)
+        let argument = parts.count == 2 ? String(parts[1]) : ""
+        // N and K are whole numbers: parsed as integers, never converted from a double (1e30 or
+        // nan would trap); the library checks their ranges.
+        switch (parts.first, parts.count == 2) {
+        case ("holdout", true):
+            guard let fraction = Double(argument), fraction > 0, fraction < 1 else {
+                throw ValidationError("--split holdout:FRACTION needs a fraction strictly between 0 and 1, got '\(argument)'")
+            }
+            return [try log.randomHoldout(testFraction: fraction, seed: seed)]
+        case ("last", true):
+            guard let n = Int(argument), n >= 1 else {
+                throw ValidationError("--split last:N needs a whole number N ≥ 1, got '\(argument)'")
+            }
+            return [try log.leaveLastOut(n)]
+        case ("kfold", true):
+            guard let k = Int(argument), k >= 2 else {
+                throw ValidationError("--split kfold:K needs a whole number K ≥ 2, got '\(argument)'")
+            }
+            return try log.kFold(k, seed: seed)
         default: throw ValidationError("--split must be holdout:FRACTION, last:N or kfold:K, got '\(split)'")
         }
     }

@@ -40,7 +40,8 @@ struct Score: ParsableCommand {
         guard let file = output == "-" ? fdopen(1, "w") : fopen(output, "w") else {
             throw ValidationError("cannot open \(output) for writing: \(String(cString: strerror(errno)))")
         }
-        defer { fclose(file) }
+        var closed = false
+        defer { if !closed { fclose(file) } }
         if !jsonLines { fputs("query,rank,item,score\n", file) }
         var done = 0
         while done < queryTable.rows {
@@ -56,7 +57,7 @@ struct Score: ParsableCommand {
                     for (rank, item) in row.enumerated() { text += "\(done + q),\(rank + 1),\(item.id),\(item.score)\n" }
                 }
             }
-            guard fputs(text, file) >= 0 else { throw ValidationError("writing \(output) failed: \(String(cString: strerror(errno)))") }
+            guard fputs(text, file) >= 0 else { throw OutputError("writing \(output) failed: \(String(cString: strerror(errno)))") }
             done += count
             if output != "-" {
                 let elapsed = seconds(since: start)
@@ -64,6 +65,22 @@ struct Score: ParsableCommand {
                 fputs("\rscored \(done)/\(queryTable.rows) queries, \(fixed(rate, 0))/s, ETA \(fixed(Double(queryTable.rows - done) / rate, 1)) s   ", standardError)
             }
         }
+        // The last chunk may still sit in stdio's buffer: a full disk (or /dev/full) shows up
+        // only when it is flushed, so flush and close are checked too.
+        let flushFailed = fflush(file) != 0 || ferror(file) != 0
+        let flushError = errno
+        closed = true
+        let closeFailed = fclose(file) != 0
+        if flushFailed || closeFailed {
+            if output != "-" { fputs("\n", standardError) }
+            throw OutputError("writing \(output == "-" ? "standard output" : output) failed: \(String(cString: strerror(flushFailed ? flushError : errno)))")
+        }
         if output != "-" { fputs("\n", standardError) }
     }
+}
+
+/// A failure to write results: reported as an error (exit status 1), not a usage problem.
+struct OutputError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

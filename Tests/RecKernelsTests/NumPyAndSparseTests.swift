@@ -104,8 +104,16 @@ struct SparseMatrixTests {
         #expect(throws: MatrixError.indexOutOfRange(row: 0, column: 0, rows: 1, columns: 4)) {
             try SparseMatrix(rows: 1, columns: 4, rowOffsets: [0, 2], columnIndices: [2, 0], values: [1, 1])
         }
-        #expect(throws: MatrixError.invalidShape(rows: 2, dimensions: 4)) {
+        #expect(throws: MatrixError.invalidCSR(reason: "2 row offsets for 2 rows, expected 3")) {
             try SparseMatrix(rows: 2, columns: 4, rowOffsets: [0, 1], columnIndices: [0], values: [1])
+        }
+        // Issue 9 class 2: offsets that go down and back up used to build a range before the
+        // guard and trap; now a clean error naming the row.
+        #expect(throws: MatrixError.invalidCSR(reason: "row 0's offsets decrease (0 then -1); they must not")) {
+            try SparseMatrix(rows: 2, columns: 4, rowOffsets: [0, -1, 1], columnIndices: [0], values: [1])
+        }
+        #expect(throws: MatrixError.invalidCSR(reason: "row 1's offsets decrease (2 then 1); they must not")) {
+            try SparseMatrix(rows: 3, columns: 4, rowOffsets: [0, 2, 1, 3], columnIndices: [0, 1, 2], values: [1, 1, 1])
         }
     }
 

@@ -6,8 +6,9 @@ import RecKernels
 import Testing
 
 /// Planted low-rank implicit data shared by the suite: built once.
-let planted: Split = Interactions.synthetic(users: 1000, items: 800, interactions: 30_000, tasteDimensions: 4,
-                                           zipfExponent: 0.3, affinity: 6, selectivity: 1.5, seed: 11).randomHoldout(testFraction: 0.2, seed: 5)
+let planted: Split = try! Interactions.synthetic(users: 1000, items: 800, interactions: 30_000, tasteDimensions: 4,
+                                           zipfExponent: 0.3, affinity: 6, selectivity: 1.5, seed: 11)
+    .randomHoldout(testFraction: 0.2, seed: 5)
 let plantedCatalog = try! ModelCatalog(training: planted.train)
 let popularityHitRate = try! Evaluation.ranking(PopularityModel(plantedCatalog), test: planted.test, k: 10).hitRate
 
@@ -24,7 +25,7 @@ let plantedRatings: Split = {
             log.append(user: "u\(u)", item: "i\(i)", value: rating)
         }
     }
-    return log.randomHoldout(testFraction: 0.2, seed: 4)
+    return try! log.randomHoldout(testFraction: 0.2, seed: 4)
 }()
 let ratingCatalog = try! ModelCatalog(training: plantedRatings.train)
 

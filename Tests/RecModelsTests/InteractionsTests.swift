@@ -42,9 +42,9 @@ struct InteractionsTests {
                 log.append(user: "u\(user)", item: "i\(Int.random(in: 0 ..< 40, using: &generator))", timestamp: Int64(event * 7 + user))
             }
         }
-        let split = log.randomHoldout(testFraction: 0.2, seed: 9)
+        let split = try log.randomHoldout(testFraction: 0.2, seed: 9)
         #expect(split.train.count + split.test.count == log.count)
-        let again = log.randomHoldout(testFraction: 0.2, seed: 9)
+        let again = try log.randomHoldout(testFraction: 0.2, seed: 9)
         #expect(again.test.userIndices == split.test.userIndices && again.test.itemIndices == split.test.itemIndices)
         for (u, positions) in log.positionsByUser().enumerated() where positions.count >= 2 {
             let held = split.test.userIndices.filter { $0 == u }.count

@@ -14,6 +14,9 @@ struct ModelState: Codable, Equatable {
     var versions: [ModelVersion] = []
 
     static let fileName = "state.json"
+    /// The largest `next` a state may hold: adding a version computes `next + 1`, which must
+    /// not overflow. Only a hand-edited file gets near it.
+    static let maximumVersion = Int.max - 1
 
     /// Makes `version` active, remembering the one it replaces.
     mutating func activate(_ version: Int) {
@@ -47,6 +50,11 @@ struct ModelState: Codable, Equatable {
         var state: ModelState
         do { state = try JSONDecoder().decode(ModelState.self, from: Data(bytes)) } catch {
             throw ModelStoreError.unreadableState(path: path, reason: "not a model state: \(error)")
+        }
+        // `next` becomes a version number and is incremented: bound it so that `next + 1` and
+        // the paths built from it cannot overflow.
+        guard state.next >= 1 && state.next <= ModelState.maximumVersion else {
+            throw ModelStoreError.unreadableState(path: path, reason: "field 'next' is \(state.next), expected 1...\(ModelState.maximumVersion)")
         }
         let numbers = state.versions.map(\.version)
         let known = Set(numbers)

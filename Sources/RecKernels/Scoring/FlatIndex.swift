@@ -64,6 +64,10 @@ public struct FlatIndex: Sendable {
     /// Per-item terms of the metric's key: 1/‖x‖ for cosine (0 for a zero vector), −‖x‖²/2 for
     /// squared Euclidean, none for inner product. Maximizing `q·x · scale + offset` ranks items.
     private let itemTerms: [Float]
+    /// The largest item norm ‖x‖, in double precision (it may exceed the float range): with a
+    /// query's norm it bounds every inner product (Cauchy–Schwarz), so a search can refuse
+    /// queries whose scores could overflow instead of silently losing them.
+    private let maximumItemNorm: Double
 
     /// Items scored per tile: the tile of `queryBlock × itemBlock` scores stays in L2.
     public static let itemBlock = 1024
@@ -93,14 +97,55 @@ public struct FlatIndex: Sendable {
         if let (row, column) = items.firstNonFinite() { throw ScoringError.nonFiniteItem(item: row, dimension: column) }
         self.items = items
         self.metric = metric
+        let squared = Kernels.squaredRowNorms(items)
+        let norms = Self.norms(items, squared: squared)
+        maximumItemNorm = norms.max() ?? 0
         switch metric {
         case .innerProduct:
             itemTerms = []
         case .cosine:
-            itemTerms = Kernels.squaredRowNorms(items).map { $0 > 0 ? 1 / $0.squareRoot() : 0 }
+            // Rows whose float squared norm overflows take the double-precision norm.
+            itemTerms = zip(squared, norms).map { $0.isFinite ? ($0 > 0 ? 1 / $0.squareRoot() : 0) : Float(1 / $1) }
         case .squaredEuclidean:
-            itemTerms = Kernels.squaredRowNorms(items).map { -0.5 * $0 }
+            // Overflowing rows give -inf here; a search refuses every query against them.
+            itemTerms = squared.map { -0.5 * $0 }
         }
+    }
+
+    /// The largest score magnitude a search accepts: half the float range, leaving room for
+    /// rounding in the accumulated products.
+    static let scoreLimit = Double(Float.greatestFiniteMagnitude) / 2
+
+    /// Each row's Euclidean norm in double precision: the float kernel's squared norm where it is
+    /// finite, a double-precision sum for rows whose squares overflow a float.
+    static func norms(_ table: EmbeddingTable, squared: [Float]? = nil) -> [Double] {
+        let squared = squared ?? Kernels.squaredRowNorms(table)
+        let d = table.dimensions
+        return table.withUnsafeBufferPointer { values in
+            squared.enumerated().map { row, value in
+                if value.isFinite { return Double(value).squareRoot() }
+                var sum = 0.0
+                for j in 0 ..< d { sum += Double(values[row * d + j]) * Double(values[row * d + j]) }
+                return sum.squareRoot()
+            }
+        }
+    }
+
+    /// The entries reserved per query and the bytes a search of `queryCount` queries needs for
+    /// them: k is bounded by the catalog, so any k ≥ 1 is accepted.
+    ///
+    /// - Throws: ``ScoringError/resultTooLarge(queries:k:bytes:available:)`` when the result
+    ///   buffers would not fit this machine's memory.
+    func resultSize(queryCount: Int, k: Int, heapSets: Int = 1) throws -> Int {
+        let k = min(k, items.rows)
+        // Heaps (score + id per entry, per heap set) and the returned arrays (the same again).
+        let (entries, o1) = queryCount.multipliedReportingOverflow(by: k)
+        let (bytes, o2) = entries.multipliedReportingOverflow(by: 8 * (heapSets + 1))
+        let available = SystemCalls.physicalMemory
+        if o1 || o2 || bytes > available {
+            throw ScoringError.resultTooLarge(queries: queryCount, k: k, bytes: o1 || o2 ? Int.max : bytes, available: available)
+        }
+        return k
     }
 
     /// The best `k` items for each row of `queries`.
@@ -111,9 +156,13 @@ public struct FlatIndex: Sendable {
     ///   - backend: what computes the products; every backend returns the same ids and scores
     ///     within float rounding.
     ///   - threads: workers to use (at most).
+    /// k above the catalog size is treated as the catalog size (so `Int.max` means "all items").
+    ///
     /// - Throws: ``ScoringError`` for k < 1, mismatched dimensions, NaN or infinite queries,
-    ///   zero queries under cosine, exclusions or filters that do not fit.
-    /// - Complexity: O(queries × items × dimensions) time; O(queries × k + threads × tile) memory.
+    ///   zero queries under cosine, exclusions or filters that do not fit, a query whose scores
+    ///   could overflow a float (``ScoringError/scoreOverflow(query:bound:)``), results that
+    ///   would not fit memory (``ScoringError/resultTooLarge(queries:k:bytes:available:)``).
+    /// - Complexity: O(queries × items × dimensions) time; O(queries × min(k, items) + threads × tile) memory.
     public func search(_ queries: EmbeddingTable, k: Int, excluding: ExcludedItems? = nil, filter: ItemFilter? = nil,
                        backend: ScoringBackend = .automatic, threads: Int = FlatIndex.defaultThreads) throws -> TopKResults {
         guard k >= 1 else { throw ScoringError.invalidK(k) }
@@ -126,9 +175,19 @@ public struct FlatIndex: Sendable {
         let eligibility = try filter?.eligibility(itemCount: items.rows)
         let squaredQueryNorms = metric == .innerProduct ? [] : Kernels.squaredRowNorms(queries)
         if metric == .cosine, let zero = squaredQueryNorms.firstIndex(of: 0) { throw ScoringError.zeroQuery(query: zero) }
-        let k = min(k, Int(Int32.max))
+        // Finite vectors can still give infinite products (3.4e38 × 3.4e38), which the heaps
+        // would drop: refuse such a query rather than return fewer results than asked.
+        for (query, norm) in Self.norms(queries).enumerated() {
+            let bound = norm * maximumItemNorm
+            let squaredBound = metric == .squaredEuclidean ? max(norm * norm, maximumItemNorm * maximumItemNorm) : 0
+            if bound > Self.scoreLimit || squaredBound > Self.scoreLimit {
+                throw ScoringError.scoreOverflow(query: query, bound: max(bound, squaredBound))
+            }
+        }
+        let k = min(k, items.rows)
         let plan = SearchPlan(queryCount: queries.rows, itemCount: items.rows, dimensions: items.dimensions,
                               k: k, backend: backend, threads: threads)
+        _ = try resultSize(queryCount: queries.rows, k: k, heapSets: plan.split == .byQueries ? 1 : plan.workers)
         _ = OpenBLAS.singleThreaded
         return queries.withUnsafeBufferPointer { queryValues in
             items.withUnsafeBufferPointer { itemValues in

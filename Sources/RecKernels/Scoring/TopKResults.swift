@@ -65,6 +65,11 @@ public enum ScoringError: Error, Equatable, Sendable, CustomStringConvertible {
     case filterCapacityMismatch(expected: Int, actual: Int)
     /// Threads must be at least 1.
     case invalidThreadCount(Int)
+    /// A query's scores could exceed the float range: `bound` is ‖query‖ × the largest ‖item‖.
+    case scoreOverflow(query: Int, bound: Double)
+    /// The results of `queries` searches at `k` (already bounded by the catalog) need `bytes`,
+    /// more than the machine's `available` memory.
+    case resultTooLarge(queries: Int, k: Int, bytes: Int, available: Int)
 
     public var description: String {
         switch self {
@@ -78,6 +83,10 @@ public enum ScoringError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .exclusionCountMismatch(expected, actual): "exclusion lists for \(actual) queries given for a batch of \(expected)"
         case let .filterCapacityMismatch(expected, actual): "an item filter for \(actual) items given for a catalog of \(expected)"
         case let .invalidThreadCount(threads): "threads must be at least 1, got \(threads)"
+        case let .scoreOverflow(query, bound):
+            "query \(query): scores could reach \(bound) (its norm × the largest item norm), beyond the float range of \(Float.greatestFiniteMagnitude); rescale the vectors"
+        case let .resultTooLarge(queries, k, bytes, available):
+            "top-\(k) results for \(queries) queries need \(bytes == Int.max ? "more than 2^63" : "\(bytes)") bytes, more than the \(available) bytes of memory; score fewer queries at a time or lower k"
         }
     }
 }

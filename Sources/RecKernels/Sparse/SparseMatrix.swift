@@ -96,14 +96,24 @@ public struct SparseMatrix: Sendable, Equatable {
     /// - Throws: ``MatrixError`` naming the first broken invariant.
     /// - Complexity: O(rows + entries).
     public init(rows: Int, columns: Int, rowOffsets: [Int], columnIndices: [Int32], values: [Float]) throws {
-        guard rows >= 0, columns >= 0, rowOffsets.count == rows + 1, rowOffsets.first == 0,
-              rowOffsets.last == columnIndices.count, columnIndices.count == values.count
-        else { throw MatrixError.invalidShape(rows: rows, dimensions: columns) }
+        guard rows >= 0, columns >= 0, rows < Int.max else { throw MatrixError.invalidShape(rows: rows, dimensions: columns) }
+        guard rowOffsets.count == rows + 1 else {
+            throw MatrixError.invalidCSR(reason: "\(rowOffsets.count) row offsets for \(rows) rows, expected \(rows + 1)")
+        }
+        guard rowOffsets.first == 0, rowOffsets.last == columnIndices.count else {
+            throw MatrixError.invalidCSR(reason: "row offsets run from \(rowOffsets.first ?? 0) to \(rowOffsets.last ?? 0), expected 0 to \(columnIndices.count) (the number of column indices)")
+        }
+        guard columnIndices.count == values.count else {
+            throw MatrixError.invalidCSR(reason: "\(columnIndices.count) column indices but \(values.count) values")
+        }
+        // All offsets first, before any range is built or indexed: non-decreasing from 0 to the
+        // entry count keeps every row's range inside the arrays.
+        for r in 0..<rows where rowOffsets[r] > rowOffsets[r + 1] {
+            throw MatrixError.invalidCSR(reason: "row \(r)'s offsets decrease (\(rowOffsets[r]) then \(rowOffsets[r + 1])); they must not")
+        }
         for r in 0..<rows {
-            let range = rowOffsets[r] ..< rowOffsets[r + 1]
-            guard rowOffsets[r] <= rowOffsets[r + 1] else { throw MatrixError.invalidShape(rows: rows, dimensions: columns) }
             var previous = -1
-            for position in range {
+            for position in rowOffsets[r] ..< rowOffsets[r + 1] {
                 let column = Int(columnIndices[position])
                 guard column > previous, column < columns else {
                     if column == previous { throw MatrixError.duplicateEntry(row: r, column: column) }

@@ -260,6 +260,11 @@ public enum MatrixError: Error, Equatable, Sendable, CustomStringConvertible {
     case indexOutOfRange(row: Int, column: Int, rows: Int, columns: Int)
     /// Several entries for one (row, column) under ``SparseMatrix/DuplicatePolicy/reject``.
     case duplicateEntry(row: Int, column: Int)
+    /// A `rows × dimensions` table (`what` it is for) would need `bytes`, more than the
+    /// machine's `available` memory.
+    case tooLarge(what: String, rows: Int, dimensions: Int, bytes: Int, available: Int)
+    /// Compressed-sparse-row arrays that disagree: `reason` says which array and what was expected.
+    case invalidCSR(reason: String)
 
     public var description: String {
         switch self {
@@ -273,6 +278,29 @@ public enum MatrixError: Error, Equatable, Sendable, CustomStringConvertible {
             "entry (\(row), \(column)) is outside a \(rows) × \(columns) matrix"
         case let .duplicateEntry(row, column):
             "more than one entry for (\(row), \(column))"
+        case let .tooLarge(what, rows, dimensions, bytes, available):
+            "\(what): a \(rows) × \(dimensions) float table needs \(bytes == Int.max ? "more than 2^63" : "\(bytes)") bytes, more than the \(available) bytes of memory"
+        case let .invalidCSR(reason):
+            "inconsistent sparse (CSR) arrays: \(reason)"
+        }
+    }
+}
+
+extension EmbeddingTable {
+    /// Checks, before allocating, that a `rows × dimensions` float table fits this machine's
+    /// memory, so a size from a user is refused with how much it would need rather than aborting
+    /// in the allocator.
+    ///
+    /// - Throws: ``MatrixError/invalidShape(rows:dimensions:)`` for a shape no table can have,
+    ///   ``MatrixError/tooLarge(what:rows:dimensions:bytes:available:)``.
+    /// - Complexity: O(1).
+    public static func checkFits(rows: Int, dimensions: Int, what: String) throws {
+        guard rows >= 0, rows <= maximumRows, dimensions >= 1 else { throw MatrixError.invalidShape(rows: rows, dimensions: dimensions) }
+        let (elements, o1) = rows.multipliedReportingOverflow(by: dimensions)
+        let (bytes, o2) = elements.multipliedReportingOverflow(by: MemoryLayout<Float>.size)
+        let available = SystemCalls.physicalMemory
+        if o1 || o2 || bytes > available {
+            throw MatrixError.tooLarge(what: what, rows: rows, dimensions: dimensions, bytes: o1 || o2 ? Int.max : bytes, available: available)
         }
     }
 }

@@ -11,9 +11,11 @@ public final class MappedFile: @unchecked Sendable {
 
     /// Maps `path` read-only. An empty file maps to a zero-length buffer.
     ///
-    /// - Throws: ``SystemCallError`` when the file cannot be opened or mapped.
+    /// - Throws: ``NotARegularFileError`` for a FIFO, directory or device (checked without
+    ///   blocking: a FIFO with no writer does not hang the open), ``SystemCallError`` when the
+    ///   file cannot be opened or mapped.
     public init(path: String) throws {
-        let descriptor = try SystemCalls.openForReading(path)
+        let descriptor = try SystemCalls.openRegularFileForReading(path)
         defer { SystemCalls.close(descriptor) }
         let length = try SystemCalls.fileSize(descriptor, path: path)
         self.path = path

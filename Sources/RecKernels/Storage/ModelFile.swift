@@ -69,7 +69,10 @@ public enum ModelFileError: Error, Equatable, Sendable, CustomStringConvertible 
     case unsupportedVersion(path: String, version: UInt32)
     /// A stored CRC-32C does not match the bytes: `part` is "header", "metadata" or a section.
     case checksumMismatch(path: String, part: String, stored: UInt32, computed: UInt32)
-    /// A section entry that cannot be right (unknown type, misaligned, sizes that disagree).
+    /// A header field that cannot be right (an offset or length beyond the file, an overlap).
+    case invalidHeader(path: String, field: String, reason: String)
+    /// A section entry that cannot be right (unknown type, misaligned, sizes that disagree,
+    /// a payload overlapping another part of the file).
     case invalidSection(path: String, section: String, reason: String)
     /// No section of that name, or one of another type or shape than asked for.
     case missingSection(path: String, section: String)
@@ -89,6 +92,8 @@ public enum ModelFileError: Error, Equatable, Sendable, CustomStringConvertible 
             "\(path): format version \(version) is not supported (this build reads version \(ModelFileFormat.currentVersion))"
         case let .checksumMismatch(path, part, stored, computed):
             "\(path): checksum mismatch in the \(part): stored CRC-32C \(hex(stored)), computed \(hex(computed)); the file is corrupt"
+        case let .invalidHeader(path, field, reason):
+            "\(path): header field '\(field)' is invalid: \(reason)"
         case let .invalidSection(path, section, reason):
             "\(path): section '\(section)' is invalid: \(reason)"
         case let .missingSection(path, section):
@@ -141,6 +146,8 @@ public struct ModelFile: Sendable {
     /// The path it was opened from.
     public var path: String { mapping.path }
     let mapping: MappedFile
+    /// Whether payloads were read when opening (then float sections are also checked finite).
+    let verification: ModelFileVerification
 
     /// Opens and checks `path`.
     ///
@@ -160,7 +167,7 @@ public struct ModelFile: Sendable {
             throw ModelFileError.unsupportedVersion(path: path, version: version)
         }
         let sectionCount = Int(bytes.load(at: 12) as UInt32)
-        let tableEnd = ModelFileFormat.headerSize + sectionCount * ModelFileFormat.entrySize
+        let tableEnd = ModelFileFormat.headerSize + sectionCount * ModelFileFormat.entrySize  // < 2^39: no overflow
         try need(tableEnd, "section table (\(sectionCount) sections)")
         let storedHeaderCRC: UInt32 = bytes.load(at: 40)
         var headerBytes = Array(bytes[0..<tableEnd])
@@ -169,13 +176,31 @@ public struct ModelFile: Sendable {
         guard headerCRC == storedHeaderCRC else {
             throw ModelFileError.checksumMismatch(path: path, part: "header", stored: storedHeaderCRC, computed: headerCRC)
         }
-        let fileLength = Int(bytes.load(at: 32) as UInt64)
-        if fileLength > size { throw ModelFileError.truncated(path: path, part: "file", needed: fileLength, actual: size) }
-        if fileLength < size { throw ModelFileError.trailingBytes(path: path, expected: fileLength, actual: size) }
+        // Every 64-bit field is checked before it becomes an Int or takes part in arithmetic: a
+        // header with a valid CRC may still hold any value (a hostile or buggy writer).
+        func field(_ at: Int, _ name: String, section: String? = nil) throws -> Int {
+            let raw: UInt64 = bytes.load(at: at)
+            guard raw <= UInt64(size) else {
+                let reason = "\(name) \(raw) exceeds the file's \(size) bytes"
+                if let section { throw ModelFileError.invalidSection(path: path, section: section, reason: reason) }
+                throw ModelFileError.invalidHeader(path: path, field: name, reason: reason)
+            }
+            return Int(raw)
+        }
+        let fileLengthRaw: UInt64 = bytes.load(at: 32)
+        if fileLengthRaw > UInt64(size) {
+            throw ModelFileError.truncated(path: path, part: "file", needed: fileLengthRaw > UInt64(Int.max) ? Int.max : Int(fileLengthRaw), actual: size)
+        }
+        if Int(fileLengthRaw) < size { throw ModelFileError.trailingBytes(path: path, expected: Int(fileLengthRaw), actual: size) }
 
-        let metadataOffset = Int(bytes.load(at: 16) as UInt64), metadataLength = Int(bytes.load(at: 24) as UInt64)
-        try need(metadataOffset + metadataLength, "metadata")
-        let metadata = Array(bytes[metadataOffset ..< metadataOffset + metadataLength])
+        let metadataOffset = try field(16, "metadata offset"), metadataLength = try field(24, "metadata length")
+        let metadataEnd = metadataOffset + metadataLength  // both ≤ size: no overflow
+        try need(metadataEnd, "metadata")
+        if metadataLength > 0 && metadataOffset < tableEnd {
+            throw ModelFileError.invalidHeader(path: path, field: "metadata offset",
+                                               reason: "\(metadataOffset) overlaps the header and section table (they end at \(tableEnd))")
+        }
+        let metadata = Array(bytes[metadataOffset ..< metadataEnd])
         let storedMetadataCRC: UInt32 = bytes.load(at: 44)
         let metadataCRC = metadata.withUnsafeBytes { Kernels.crc32c($0) }
         guard metadataCRC == storedMetadataCRC else {
@@ -183,31 +208,53 @@ public struct ModelFile: Sendable {
         }
 
         var sections: [ModelFileSection] = []
+        // Byte ranges already claimed: the header and table, the metadata, each payload so far.
+        var claimed: [(range: Range<Int>, owner: String)] = [(0 ..< tableEnd, "header and section table")]
+        if metadataLength > 0 { claimed.append((metadataOffset ..< metadataEnd, "metadata")) }
         for index in 0..<sectionCount {
             let entry = ModelFileFormat.headerSize + index * ModelFileFormat.entrySize
             let nameBytes = bytes[entry ..< entry + 32].prefix { $0 != 0 }
             guard let name = String(validating: nameBytes, as: UTF8.self), !name.isEmpty else {
                 throw ModelFileError.invalidSection(path: path, section: "#\(index)", reason: "name is empty or not UTF-8")
             }
+            guard !sections.contains(where: { $0.name == name }) else {
+                throw ModelFileError.invalidSection(path: path, section: name, reason: "the name is used by an earlier section too")
+            }
             let rawType: UInt32 = bytes.load(at: entry + 32)
             guard let type = ModelFileElementType(rawValue: rawType) else {
                 throw ModelFileError.invalidSection(path: path, section: name, reason: "unknown element type \(rawType)")
             }
-            let rows = Int(bytes.load(at: entry + 40) as UInt64), columns = Int(bytes.load(at: entry + 48) as UInt64)
-            let offset = Int(bytes.load(at: entry + 56) as UInt64), length = Int(bytes.load(at: entry + 64) as UInt64)
-            let (elements, overflow) = rows.multipliedReportingOverflow(by: columns)
-            guard !overflow, elements.multipliedReportingOverflow(by: type.size) == (length, false) else {
+            let rowsRaw: UInt64 = bytes.load(at: entry + 40), columnsRaw: UInt64 = bytes.load(at: entry + 48)
+            let offset = try field(entry + 56, "payload offset", section: name)
+            let length = try field(entry + 64, "payload length", section: name)
+            let (elements, overflow) = rowsRaw.multipliedReportingOverflow(by: columnsRaw)
+            guard !overflow, elements.multipliedReportingOverflow(by: UInt64(type.size)) == (UInt64(length), false) else {
                 throw ModelFileError.invalidSection(path: path, section: name,
-                                                    reason: "\(rows) × \(columns) \(type) does not take \(length) bytes")
+                                                    reason: "\(rowsRaw) × \(columnsRaw) \(type) does not take \(length) bytes")
             }
+            // rows × columns × size == length ≤ file size, so both fit an Int; a zero-length
+            // section may still claim absurd row or column counts.
+            guard rowsRaw <= UInt64(Int32.max), columnsRaw <= UInt64(Int32.max) else {
+                throw ModelFileError.invalidSection(path: path, section: name,
+                                                    reason: "\(rowsRaw) × \(columnsRaw): rows and columns must be at most \(Int32.max)")
+            }
+            let rows = Int(rowsRaw), columns = Int(columnsRaw)
             guard offset % ModelFileFormat.payloadAlignment == 0 else {
                 throw ModelFileError.invalidSection(path: path, section: name, reason: "payload offset \(offset) is not 64-byte aligned")
             }
             try need(offset + length, "section '\(name)'")
+            let payload = offset ..< offset + length
+            if length > 0 {
+                if let other = claimed.first(where: { $0.range.overlaps(payload) }) {
+                    throw ModelFileError.invalidSection(path: path, section: name,
+                                                        reason: "payload bytes \(payload.lowerBound)..<\(payload.upperBound) overlap the \(other.owner) (bytes \(other.range.lowerBound)..<\(other.range.upperBound))")
+                }
+                claimed.append((payload, "section '\(name)'"))
+            }
             let section = ModelFileSection(name: name, elementType: type, rows: rows, columns: columns,
                                            offset: offset, length: length, checksum: bytes.load(at: entry + 36))
             if verification == .full {
-                let computed = Kernels.crc32c(UnsafeRawBufferPointer(rebasing: bytes[offset ..< offset + length]))
+                let computed = Kernels.crc32c(UnsafeRawBufferPointer(rebasing: bytes[payload]))
                 guard computed == section.checksum else {
                     throw ModelFileError.checksumMismatch(path: path, part: "section '\(name)'", stored: section.checksum, computed: computed)
                 }
@@ -217,6 +264,7 @@ public struct ModelFile: Sendable {
         self.sections = sections
         self.metadata = metadata
         self.mapping = mapping
+        self.verification = verification
     }
 
     /// The section called `name`, if any.
@@ -226,15 +274,21 @@ public struct ModelFile: Sendable {
 
     /// The float section `name` as a table that reads the mapping in place (no copy).
     ///
-    /// A section holding non-finite values is refused (``MatrixError/nonFinite(row:column:)``):
-    /// the writer never stores them, so finding one means the file did not come from it.
+    /// A section holding non-finite values is refused (``ModelFileError/invalidSection(path:section:reason:)``
+    /// naming the row and column): the writer never stores them, so finding one means the file
+    /// did not come from it. The check reads the payload, so it is made only for files opened with
+    /// ``ModelFileVerification/full``. - Complexity: O(rows × columns) then, O(1) otherwise.
     public func table(_ name: String) throws -> EmbeddingTable {
         let section = try self.section(name, type: .float32)
         guard section.columns >= 1 else {
             throw ModelFileError.invalidSection(path: path, section: name, reason: "a table needs at least one column")
         }
         let storage = FloatStorage(mapping: mapping, byteOffset: section.offset, count: section.rows * section.columns)
-        return EmbeddingTable(rows: section.rows, dimensions: section.columns, storage: storage)
+        let table = EmbeddingTable(rows: section.rows, dimensions: section.columns, storage: storage)
+        if verification == .full, let (row, column) = table.firstNonFinite() {
+            throw ModelFileError.invalidSection(path: path, section: name, reason: "non-finite value at row \(row), column \(column)")
+        }
+        return table
     }
 
     /// A copy of the int32 section `name`, row-major.

@@ -69,12 +69,18 @@ public enum NumPyFile {
         default:
             throw NumPyError.unsupported(path: path, what: "\(fields.shape.count)-dimensional arrays (1 or 2 only)")
         }
-        guard dimensions >= 1, rows <= EmbeddingTable.maximumRows else {
-            throw NumPyError.unsupported(path: path, what: "shape \(fields.shape)")
+        guard dimensions >= 1, rows <= EmbeddingTable.maximumRows, dimensions <= EmbeddingTable.maximumRows else {
+            throw NumPyError.unsupported(path: path, what: "shape \(fields.shape) (rows and columns 1 to \(EmbeddingTable.maximumRows))")
         }
         let dataStart = headerStart + headerLength
-        guard bytes.count - dataStart == rows * dimensions * elementSize else {
-            throw NumPyError.sizeMismatch(path: path, expected: rows * dimensions * elementSize, actual: bytes.count - dataStart)
+        // The shape comes from the file: its product may not fit an Int.
+        let (elements, overflow1) = rows.multipliedReportingOverflow(by: dimensions)
+        let (dataBytes, overflow2) = elements.multipliedReportingOverflow(by: elementSize)
+        guard !overflow1, !overflow2 else {
+            throw NumPyError.unsupported(path: path, what: "shape \(fields.shape): more bytes than a 64-bit size can hold")
+        }
+        guard bytes.count - dataStart == dataBytes else {
+            throw NumPyError.sizeMismatch(path: path, expected: dataBytes, actual: bytes.count - dataStart)
         }
         var table = EmbeddingTable(rows: rows, dimensions: dimensions)
         table.withUnsafeMutableBufferPointer { target in

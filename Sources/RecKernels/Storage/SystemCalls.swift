@@ -33,6 +33,17 @@ public struct SystemCallError: Error, Sendable, CustomStringConvertible {
     }
 }
 
+/// A path that names something other than a regular file (a FIFO, a directory, a device) where
+/// a file to read in full was expected: refused rather than blocking or mapping garbage.
+public struct NotARegularFileError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The path given.
+    public let path: String
+    /// What it is instead ("a FIFO (named pipe)", "a directory", …).
+    public let kind: String
+
+    public var description: String { "\(path): is \(kind), expected a regular file" }
+}
+
 /// The package's one POSIX layer: every operating-system call RecKernels and RecEngine make goes
 /// through here (swift-system's `FileDescriptor` and `Errno` where they have the call, the C
 /// library otherwise), so that errno handling, retries on EINTR and error wording live in one
@@ -42,6 +53,43 @@ package enum SystemCalls {
 
     static func openForReading(_ path: String) throws -> FileDescriptor {
         try calling("open", path) { try FileDescriptor.open(FilePath(path), .readOnly, options: .closeOnExec) }
+    }
+
+    /// Opens `path` for reading only if it is a regular file. O_NONBLOCK makes opening a FIFO
+    /// return at once instead of waiting for a writer; the type is checked on the descriptor
+    /// (no race with a rename), and the flag is harmless for regular files.
+    static func openRegularFileForReading(_ path: String) throws -> FileDescriptor {
+        let descriptor = try calling("open", path) {
+            try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec, .nonBlocking], retryOnInterrupt: true)
+        }
+        var status = stat()
+        if fstat(descriptor.rawValue, &status) != 0 {
+            let code = errno
+            close(descriptor)
+            throw SystemCallError(call: "fstat", path: path, code: code)
+        }
+        let type = status.st_mode & S_IFMT
+        guard type == S_IFREG else {
+            close(descriptor)
+            let kind = switch type {
+            case S_IFIFO: "a FIFO (named pipe)"
+            case S_IFDIR: "a directory"
+            case S_IFCHR: "a character device"
+            case S_IFBLK: "a block device"
+            case S_IFSOCK: "a socket"
+            default: "not a regular file"
+            }
+            throw NotARegularFileError(path: path, kind: kind)
+        }
+        return descriptor
+    }
+
+    /// The machine's physical memory in bytes (Int.max when unknown).
+    static var physicalMemory: Int {
+        let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
+        guard pages > 0, pageSize > 0 else { return Int.max }
+        let (bytes, overflow) = pages.multipliedReportingOverflow(by: pageSize)
+        return overflow ? Int.max : bytes
     }
 
     static func createExclusive(_ path: String) throws -> FileDescriptor {

@@ -28,7 +28,8 @@ public enum DataError: Error, Equatable, Sendable, CustomStringConvertible {
 /// A delimited text file — CSV, TSV, MovieLens' `::` — read in place from a memory mapping.
 ///
 /// Fields may be quoted with `"` (RFC 4180): a quoted field may hold the delimiter, line breaks
-/// and doubled quotes. Lines end in LF or CRLF; blank lines are skipped. Records are handed to a
+/// and doubled quotes. Lines end in LF, CRLF or a lone CR; blank lines are skipped; a leading
+/// UTF-8 byte-order mark is skipped. Records are handed to a
 /// closure one at a time as views into the mapping, so reading allocates only for the fields
 /// turned into strings.
 public struct DelimitedFile: Sendable {
@@ -56,11 +57,14 @@ public struct DelimitedFile: Sendable {
         self.file = file
         self.delimiter = delimiterBytes
         self.quoting = quoting
+        // A UTF-8 byte-order mark (what spreadsheet programs write) is not part of the first field.
+        let start = file.withUnsafeBytes { $0.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0 }
         if hasHeader {
             var names: [String]? = nil
-            var end = 0, line = 1
+            var end = start, line = 1
             try file.withUnsafeBytes { bytes in
                 var parser = Parser(bytes: bytes, delimiter: delimiterBytes, quoting: quoting, path: path)
+                parser.position = start
                 if try parser.next({ record in names = (0 ..< record.count).map { record.string($0) } }) {
                     end = parser.position
                     line = parser.line
@@ -72,7 +76,7 @@ public struct DelimitedFile: Sendable {
             self.dataStartLine = line
         } else {
             self.header = nil
-            self.dataStart = 0
+            self.dataStart = start
             self.dataStartLine = 1
         }
     }
@@ -208,15 +212,22 @@ private struct Parser {
         return true
     }
 
+    /// Whether a line ends at `i`: LF, CRLF or a lone CR (classic Mac OS files).
+    private func lineEndAt(_ i: Int) -> Bool {
+        bytes[i] == UInt8(ascii: "\n") || bytes[i] == UInt8(ascii: "\r")
+    }
+
+    /// The length of the line ending at `i`: 2 for CRLF, 1 for LF or a lone CR.
+    private func lineEndLength(_ i: Int) -> Int {
+        bytes[i] == UInt8(ascii: "\r") && i + 1 < bytes.count && bytes[i + 1] == UInt8(ascii: "\n") ? 2 : 1
+    }
+
     /// Hands the next non-blank record to `body`; false at the end.
     mutating func next(_ body: (DelimitedRecord) throws -> Void) throws -> Bool {
-        let newline = UInt8(ascii: "\n"), carriageReturn = UInt8(ascii: "\r"), quote = UInt8(ascii: "\"")
+        let quote = UInt8(ascii: "\"")
         while position < bytes.count {
             // Skip blank lines.
-            if bytes[position] == newline { position += 1; line += 1; continue }
-            if bytes[position] == carriageReturn && position + 1 < bytes.count && bytes[position + 1] == newline {
-                position += 2; line += 1; continue
-            }
+            if lineEndAt(position) { position += lineEndLength(position); line += 1; continue }
             fields.removeAll(keepingCapacity: true)
             let startLine = line
             var i = position
@@ -233,29 +244,30 @@ private struct Parser {
                             if j + 1 < bytes.count && bytes[j + 1] == quote { j += 2; continue }
                             break
                         }
-                        if bytes[j] == newline { line += 1 }
+                        if lineEndAt(j) { line += 1; j += lineEndLength(j); continue }
                         j += 1
                     }
                     fields.append(FieldRange(start: start, end: j, quoted: true))
                     i = j + 1
-                    if i < bytes.count && bytes[i] == carriageReturn && i + 1 < bytes.count && bytes[i + 1] == newline { i += 1 }
-                    if i >= bytes.count || bytes[i] == newline { break }
+                    if i >= bytes.count || lineEndAt(i) { break }
                     guard delimiterAt(i) else {
                         throw DataError.malformedRecord(path: path, line: line, reason: "text after a closing quote in field \(fields.count)")
                     }
                     i += delimiter.count
                 } else {
                     let start = i
-                    while i < bytes.count && bytes[i] != newline && !delimiterAt(i) { i += 1 }
-                    var end = i
-                    if end > start && (i >= bytes.count || bytes[i] == newline) && bytes[end - 1] == carriageReturn { end -= 1 }
-                    fields.append(FieldRange(start: start, end: end, quoted: false))
-                    if i >= bytes.count || bytes[i] == newline { break }
+                    while i < bytes.count && !lineEndAt(i) && !delimiterAt(i) { i += 1 }
+                    fields.append(FieldRange(start: start, end: i, quoted: false))
+                    if i >= bytes.count || lineEndAt(i) { break }
                     i += delimiter.count
                 }
             }
-            position = min(i + 1, bytes.count)
-            if i < bytes.count { line += 1 }
+            if i < bytes.count {
+                position = i + lineEndLength(i)
+                line += 1
+            } else {
+                position = bytes.count
+            }
             try fields.withUnsafeBufferPointer { view in
                 try body(DelimitedRecord(line: startLine, bytes: bytes, fields: view, path: path))
             }

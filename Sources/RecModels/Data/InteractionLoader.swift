@@ -98,6 +98,10 @@ extension Interactions {
                 guard let parsed = record.double(valueColumn), parsed.isFinite else {
                     return try reject("value '\(record.string(valueColumn))' is not a finite number")
                 }
+                // Values are stored as 32-bit floats: 1e40 would become infinity.
+                guard Float(parsed).isFinite else {
+                    return try reject("value '\(record.string(valueColumn))' is outside the 32-bit float range (±\(Float.greatestFiniteMagnitude))")
+                }
                 value = Float(parsed)
             }
             var timestamp: Int64? = nil
@@ -105,7 +109,11 @@ extension Interactions {
                 guard let parsed = record.double(timeColumn), parsed.isFinite else {
                     return try reject("timestamp '\(record.string(timeColumn))' is not a number")
                 }
-                timestamp = Int64(parsed.rounded(.down))
+                // Int64(1e23) would trap: out-of-range times are malformed records like any other.
+                guard let whole = Int64(exactly: parsed.rounded(.down)) else {
+                    return try reject("timestamp '\(record.string(timeColumn))' is outside the 64-bit integer range")
+                }
+                timestamp = whole
             }
             append(user: user, item: item, value: value, timestamp: timestamp)
             report.loaded += 1

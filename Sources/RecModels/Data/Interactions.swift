@@ -131,9 +131,11 @@ extension Interactions {
     /// Per user, a random `testFraction` of the user's entries (rounded, at least one when the
     /// user has two or more, never all) goes to the test set. Deterministic for a seed.
     ///
-    /// - Precondition: `0 < testFraction < 1`.
-    public func randomHoldout(testFraction: Double, seed: UInt64) -> Split {
-        precondition(testFraction > 0 && testFraction < 1, "testFraction must be in (0, 1)")
+    /// - Throws: ``DataError/invalidOption(_:)`` unless `0 < testFraction < 1` (NaN included).
+    public func randomHoldout(testFraction: Double, seed: UInt64) throws -> Split {
+        guard testFraction > 0 && testFraction < 1 else {
+            throw DataError.invalidOption("a hold-out test fraction must be strictly between 0 and 1, got \(testFraction)")
+        }
         var generator = SeededGenerator(seed: seed)
         var train: [Int] = [], test: [Int] = []
         for var positions in positionsByUser() where !positions.isEmpty {

@@ -273,10 +273,13 @@ public struct FactorModel: Recommender {
     public init(contentsOf path: String) throws {
         let file = try ModelFile(contentsOf: path)
         let metadata = try ModelMetadata.decode(file, expectedKinds: Self.kinds)
-        let catalog = try ModelCatalog(file: file)
+        let catalog = try ModelCatalog(file: file, metadata: metadata)
         let p = metadata.parameters
         func parameter(_ name: String) throws -> Float {
             guard let value = p[name] else { throw ModelError.incompatibleFile(path: path, reason: "parameter '\(name)' is missing") }
+            guard Float(value).isFinite else {
+                throw ModelError.incompatibleFile(path: path, reason: "parameter '\(name)' is \(value), expected a finite 32-bit float")
+            }
             return Float(value)
         }
         let algorithm: Algorithm
@@ -289,7 +292,10 @@ public struct FactorModel: Recommender {
         let biases = file.section("userBiases") == nil ? [] : try file.table("userBiases").withUnsafeBufferPointer(Array.init)
         let users = try file.table("userFactors"), items = try file.table("itemFactors")
         guard users.rows == catalog.users.count, items.rows == catalog.items.count, users.dimensions == items.dimensions else {
-            throw ModelError.incompatibleFile(path: path, reason: "factor shapes do not match the id maps")
+            throw ModelError.incompatibleFile(path: path, reason: "factor shapes do not match the id maps: 'userFactors' is \(users.rows) × \(users.dimensions), 'itemFactors' \(items.rows) × \(items.dimensions), for \(catalog.users.count) users and \(catalog.items.count) items")
+        }
+        guard biases.isEmpty || biases.count == catalog.users.count else {
+            throw ModelError.incompatibleFile(path: path, reason: "section 'userBiases' holds \(biases.count) values, expected one per user (\(catalog.users.count))")
         }
         try self.init(algorithm: algorithm, catalog: catalog, userFactors: users, itemFactors: items, userBiases: biases, parameters: p)
     }

@@ -91,16 +91,14 @@ public struct ItemKNNModel: Recommender {
     public init(contentsOf path: String) throws {
         let file = try ModelFile(contentsOf: path)
         let metadata = try ModelMetadata.decode(file, expectedKinds: ["item-knn"])
-        let catalog = try ModelCatalog(file: file)
-        let weightingIndex = Int(metadata.parameters["weighting"] ?? 0)
-        guard let neighbours = metadata.parameters["neighbours"].map(Int.init),
-              ImplicitALS.Weighting.allCases.indices.contains(weightingIndex)
-        else { throw ModelError.incompatibleFile(path: path, reason: "item-kNN parameters are missing") }
+        let catalog = try ModelCatalog(file: file, metadata: metadata)
+        let weightingIndex = try metadata.integer("weighting", in: 0 ... ImplicitALS.Weighting.allCases.count - 1, path: path) ?? 0
+        guard let neighbours = try metadata.integer("neighbours", in: 1 ... Int(Int32.max), path: path)
+        else { throw ModelError.incompatibleFile(path: path, reason: "item-kNN parameter 'neighbours' is missing") }
         let weighting = ImplicitALS.Weighting.allCases[weightingIndex]
-        let similarities = try SparseMatrix(rows: catalog.items.count, columns: catalog.items.count,
-                                            rowOffsets: try file.int64s("similarity.offsets").map(Int.init),
-                                            columnIndices: try file.int32s("similarity.items"),
-                                            values: try file.table("similarity.values").withUnsafeBufferPointer(Array.init))
+        let similarities = try SparseMatrix.read(file, offsets: "similarity.offsets", columns: "similarity.items",
+                                                 values: try file.table("similarity.values"),
+                                                 rows: catalog.items.count, columnCount: catalog.items.count)
         let weighted = try Weights.apply(weighting, to: catalog.history)
         try self.init(catalog: catalog, neighbours: neighbours, weighting: weighting, similarities: similarities,
                       weightedHistory: weighted, itemVectors: try SparseIndex(documents: weighted.transposed(), metric: .cosine))

@@ -57,7 +57,12 @@ public struct PopularityModel: Recommender {
     /// Opens a model saved by ``save(to:)``.
     public init(contentsOf path: String) throws {
         let file = try ModelFile(contentsOf: path)
-        _ = try ModelMetadata.decode(file, expectedKinds: ["popularity"])
-        try self.init(catalog: try ModelCatalog(file: file), counts: try file.table("counts").withUnsafeBufferPointer(Array.init))
+        let metadata = try ModelMetadata.decode(file, expectedKinds: ["popularity"])
+        let catalog = try ModelCatalog(file: file, metadata: metadata)
+        let counts = try file.table("counts")
+        guard counts.rows == catalog.items.count, counts.dimensions == 1 else {
+            throw ModelError.incompatibleFile(path: path, reason: "section 'counts' is \(counts.rows) × \(counts.dimensions), expected \(catalog.items.count) × 1 (one count per item)")
+        }
+        try self.init(catalog: catalog, counts: counts.withUnsafeBufferPointer(Array.init))
     }
 }

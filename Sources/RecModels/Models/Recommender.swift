@@ -217,13 +217,17 @@ public struct ModelCatalog: Sendable {
         try writer.add(EmbeddingTable(rows: history.nonzeroCount, dimensions: 1, values: history.values), named: "history.values")
     }
 
-    init(file: ModelFile) throws {
-        let users = try IDMap(serialized: file.bytes("users")), items = try IDMap(serialized: file.bytes("items"))
+    /// Reads ids and history from `file` and checks them against `metadata`: the CSR arrays
+    /// must be consistent (monotone offsets, indices in range) and the counts must agree, so an
+    /// inconsistent file is refused when opened, never trapped on when used.
+    init(file: ModelFile, metadata: ModelMetadata) throws {
+        let users = try IDMap(file: file, section: "users"), items = try IDMap(file: file, section: "items")
         let values = try file.table("history.values")
-        let history = try SparseMatrix(rows: users.count, columns: items.count,
-                                       rowOffsets: try file.int64s("history.offsets").map(Int.init),
-                                       columnIndices: try file.int32s("history.items"),
-                                       values: values.withUnsafeBufferPointer(Array.init))
+        let history = try SparseMatrix.read(file, offsets: "history.offsets", columns: "history.items", values: values,
+                                            rows: users.count, columnCount: items.count)
+        guard metadata.users == users.count, metadata.items == items.count, metadata.interactions == history.nonzeroCount else {
+            throw ModelError.incompatibleFile(path: file.path, reason: "the metadata says \(metadata.users) users, \(metadata.items) items and \(metadata.interactions) interactions; the sections hold \(users.count), \(items.count) and \(history.nonzeroCount)")
+        }
         try self.init(users: users, items: items, history: history)
     }
 }
@@ -302,4 +306,43 @@ public struct TrainingProgress: Sendable {
 /// Seconds between two clock instants.
 func seconds(_ duration: Duration) -> Double {
     Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
+}
+
+extension IDMap {
+    /// The id map stored in `file`'s uint8 section `section`, refused with the file and section
+    /// named when it repeats an id.
+    init(file: ModelFile, section: String) throws {
+        do { try self.init(serialized: file.bytes(section)) } catch let error as DataError {
+            throw ModelError.incompatibleFile(path: file.path, reason: "section '\(section)': \(error)")
+        }
+    }
+}
+
+extension SparseMatrix {
+    /// A CSR matrix from a model file's offsets (int64), column (int32) and value sections, with
+    /// every invariant checked; a failure names the file and the sections.
+    static func read(_ file: ModelFile, offsets: String, columns: String, values: EmbeddingTable,
+                     rows: Int, columnCount: Int) throws -> SparseMatrix {
+        let rowOffsets = try file.int64s(offsets), columnIndices = try file.int32s(columns)
+        do {
+            return try SparseMatrix(rows: rows, columns: columnCount, rowOffsets: rowOffsets.map { Int($0) },
+                                    columnIndices: columnIndices, values: values.withUnsafeBufferPointer(Array.init))
+        } catch let error as MatrixError {
+            throw ModelError.incompatibleFile(path: file.path, reason: "sections '\(offsets)' and '\(columns)': \(error)")
+        }
+    }
+}
+
+extension ModelMetadata {
+    /// Hyper-parameter `name` as a whole number, or nil when absent.
+    ///
+    /// - Throws: ``ModelError/incompatibleFile(path:reason:)`` when it is not a whole number in
+    ///   `range` (a JSON number such as 1e300 would trap an `Int` conversion).
+    func integer(_ name: String, in range: ClosedRange<Int>, path: String) throws -> Int? {
+        guard let value = parameters[name] else { return nil }
+        guard let whole = Int(exactly: value), range.contains(whole) else {
+            throw ModelError.incompatibleFile(path: path, reason: "parameter '\(name)' is \(value), expected a whole number in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return whole
+    }
 }
