@@ -152,6 +152,24 @@ struct HostileDataTests {
             #expect(reason.contains("39 users") && reason.contains("hold 40"), "\(reason)")
         }
     }
+
+    @Test("factor counts whose tables cannot fit in memory are refused, saying how much they need")
+    func factorsTooLarge() throws {
+        var log = Interactions()
+        for user in 0 ..< 20 { for item in 0 ..< 10 where (user + item) % 3 == 0 { log.append(user: "u\(user)", item: "i\(item)") } }
+        let catalog = try ModelCatalog(training: log)
+        var als = ImplicitALS()
+        als.factors = 200_000   // one 200,000² system alone is 160 GB
+        #expect {
+            try als.fit(catalog)
+        } throws: { error in
+            guard case let ModelError.invalidParameter(reason)? = error as? ModelError else { return false }
+            return reason.contains("200000 factors do not fit") && reason.contains("factors × factors")
+        }
+        var bpr = BPR()
+        bpr.factors = 200_000
+        #expect(throws: ModelError.self) { try bpr.fit(catalog) }
+    }
 }
 
 @Suite("Property: a mutated model file gives a clean error or the original's results")

@@ -42,6 +42,7 @@ public struct ImplicitALS: Sendable {
         guard factors >= 1, iterations >= 1, alpha >= 0, regularization >= 0, threads >= 1 else {
             throw ModelError.invalidParameter("ALS needs factors ≥ 1, iterations ≥ 1, alpha ≥ 0, regularization ≥ 0, threads ≥ 1")
         }
+        try checkFactorMemory(catalog, factors: factors)
         guard catalog.history.nonzeroCount > 0 else { throw ModelError.emptyTrainingSet }
         let matrix = try Weights.apply(weighting, to: catalog.history)
         let transposed = matrix.transposed()
@@ -95,6 +96,7 @@ public struct ExplicitALS: Sendable {
         guard factors >= 1, iterations >= 1, regularization > 0, threads >= 1 else {
             throw ModelError.invalidParameter("explicit ALS needs factors ≥ 1, iterations ≥ 1, regularization > 0, threads ≥ 1")
         }
+        try checkFactorMemory(catalog, factors: factors)
         guard catalog.history.nonzeroCount > 0 else { throw ModelError.emptyTrainingSet }
         let matrix = catalog.history, transposed = matrix.transposed()
         var users = EmbeddingTable.gaussian(rows: catalog.users.count, dimensions: factors, seed: seed, scale: 0.1)
@@ -140,6 +142,7 @@ public struct BPR: Sendable {
         guard factors >= 1, iterations >= 1, learningRate > 0, regularization >= 0, threads >= 1 else {
             throw ModelError.invalidParameter("BPR needs factors ≥ 1, iterations ≥ 1, learningRate > 0, regularization ≥ 0, threads ≥ 1")
         }
+        try checkFactorMemory(catalog, factors: factors)
         guard catalog.history.nonzeroCount > 0 else { throw ModelError.emptyTrainingSet }
         var users = EmbeddingTable.gaussian(rows: catalog.users.count, dimensions: factors + 1, seed: seed, scale: 0.01)
         var items = EmbeddingTable.gaussian(rows: catalog.items.count, dimensions: factors + 1, seed: seed &+ 1, scale: 0.01)
@@ -192,6 +195,7 @@ public struct BiasedMF: Sendable {
         guard factors >= 1, epochs >= 1, learningRate > 0, regularization >= 0, threads >= 1 else {
             throw ModelError.invalidParameter("biased MF needs factors ≥ 1, epochs ≥ 1, learningRate > 0, regularization ≥ 0, threads ≥ 1")
         }
+        try checkFactorMemory(catalog, factors: factors)
         let history = catalog.history
         guard history.nonzeroCount > 0 else { throw ModelError.emptyTrainingSet }
         let userIndex = history.entryRows
@@ -261,5 +265,17 @@ enum Weights {
         }
         return try SparseMatrix(rows: matrix.rows, columns: matrix.columns, rowOffsets: matrix.rowOffsets,
                                 columnIndices: matrix.columnIndices, values: values)
+    }
+}
+
+/// Refuses factor counts whose tables cannot fit in memory, saying how much they would need:
+/// the user and item tables ((users + items) × (factors + 1) floats) and one factors × factors
+/// system per solve.
+func checkFactorMemory(_ catalog: ModelCatalog, factors: Int) throws {
+    do {
+        try EmbeddingTable.checkFits(rows: catalog.users.count + catalog.items.count, dimensions: factors + 1, what: "the factor tables")
+        try EmbeddingTable.checkFits(rows: factors, dimensions: factors, what: "one factors × factors system")
+    } catch {
+        throw ModelError.invalidParameter("\(factors) factors do not fit: \(error)")
     }
 }
