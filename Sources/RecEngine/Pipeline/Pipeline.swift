@@ -228,9 +228,8 @@ public struct Pipeline: Sendable {
         var seen = Set<String>()
         if request.constraints?.excludeSeen ?? false, let user = request.user {
             for source in sources {
-                guard let catalog = try? models.recommender(source.model).catalog, let index = catalog.users.index(of: user) else { continue }
-                let row = catalog.history.rowOffsets[index] ..< catalog.history.rowOffsets[index + 1]
-                seen = Set(catalog.history.columnIndices[row].map { catalog.items[Int($0)] })
+                guard let catalog = try? models.recommender(source.model).catalog, catalog.users.index(of: user) != nil else { continue }
+                seen = Set(catalog.trainingItems(of: user))
                 break
             }
         }

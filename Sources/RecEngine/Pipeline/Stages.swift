@@ -276,6 +276,16 @@ private struct RecommenderWork {
         recommender = try models.recommender(name)
     }
 
+    /// Makes each request's query with `query` (in `model`'s catalog) and runs them as one
+    /// batch; a model that cannot be read fails every request.
+    static func answer(_ requests: [PreparedRequest], model: String, count: Int, constraints: ScoringConstraints, models: ModelSnapshots,
+                       query: (PreparedRequest, ModelCatalog) throws -> RecommenderQuery) -> [Result<Candidates, any Error>] {
+        let work: RecommenderWork
+        do { work = try RecommenderWork(model, models: models) } catch { return requests.map { _ in .failure(error) } }
+        let catalog = work.recommender.catalog
+        return work.run(requests.map { request in Result { try query(request, catalog) } }, count: count, constraints: constraints)
+    }
+
     /// Runs `queries` (one per request) through the model's batch path — one GEMM for a factor
     /// model — with the requests' exclusions and the pipeline's allow/deny bitsets in the kernel.
     func run(_ queries: [Result<RecommenderQuery, any Error>], count: Int, constraints: ScoringConstraints) -> [Result<Candidates, any Error>] {
@@ -310,15 +320,10 @@ public struct UserFactorsSource: SimilaritySource {
 
     public func candidates(for requests: [PreparedRequest], count: Int, constraints: ScoringConstraints,
                            models: ModelSnapshots) -> [Result<Candidates, any Error>] {
-        let work: RecommenderWork
-        do { work = try RecommenderWork(model, models: models) } catch { return requests.map { _ in .failure(error) } }
-        let catalog = work.recommender.catalog
-        return work.run(requests.map { request in
-            Result {
-                guard let user = request.userIndex(in: model, catalog: catalog) else { throw ModelError.unknownUser(request.user ?? "") }
-                return RecommenderQuery(.user(user), excluding: request.excluded(in: catalog))
-            }
-        }, count: count, constraints: constraints)
+        RecommenderWork.answer(requests, model: model, count: count, constraints: constraints, models: models) { request, catalog in
+            guard let user = request.userIndex(in: model, catalog: catalog) else { throw ModelError.unknownUser(request.user ?? "") }
+            return RecommenderQuery(.user(user), excluding: request.excluded(in: catalog))
+        }
     }
 }
 
@@ -337,21 +342,16 @@ public struct FoldInSource: SimilaritySource {
 
     public func candidates(for requests: [PreparedRequest], count: Int, constraints: ScoringConstraints,
                            models: ModelSnapshots) -> [Result<Candidates, any Error>] {
-        let work: RecommenderWork
-        do { work = try RecommenderWork(model, models: models) } catch { return requests.map { _ in .failure(error) } }
-        let catalog = work.recommender.catalog
-        return work.run(requests.map { request in
-            Result {
-                var (items, weights) = request.events(in: model, catalog: catalog)
-                if let user = request.userIndex(in: model, catalog: catalog) {
-                    let row = catalog.history.rowOffsets[user] ..< catalog.history.rowOffsets[user + 1]
-                    items = catalog.history.columnIndices[row].map(Int.init) + items
-                    weights = Array(catalog.history.values[row]) + weights
-                }
-                guard !items.isEmpty else { throw ModelError.emptyHistory }
-                return RecommenderQuery(.history(items: items, weights: weights), excluding: request.excluded(in: catalog))
+        RecommenderWork.answer(requests, model: model, count: count, constraints: constraints, models: models) { request, catalog in
+            var (items, weights) = request.events(in: model, catalog: catalog)
+            if let user = request.userIndex(in: model, catalog: catalog) {
+                let training = catalog.history.row(user)
+                items = training.columns.map(Int.init) + items
+                weights = Array(training.values) + weights
             }
-        }, count: count, constraints: constraints)
+            guard !items.isEmpty else { throw ModelError.emptyHistory }
+            return RecommenderQuery(.history(items: items, weights: weights), excluding: request.excluded(in: catalog))
+        }
     }
 }
 
@@ -416,6 +416,14 @@ public struct TextQuerySource: SimilaritySource {
                                   names: .list(matches.map(\.id)), filteredInKernel: false)
             }
         }
+    }
+}
+
+extension ModelCatalog {
+    /// The external ids of `user`'s training items; empty for a user the catalog lacks.
+    func trainingItems(of user: String) -> [String] {
+        guard let index = users.index(of: user) else { return [] }
+        return history.row(index).columns.map { items[Int($0)] }
     }
 }
 
@@ -560,10 +568,7 @@ public struct PopularityFallback: PostProcessor {
         var present = Set(items.map(\.item)).union(request.exclude)
         if constraints?.excludeSeen ?? true {
             present.formUnion(request.events.map(\.item))
-            if let user = request.user, let index = catalog.users.index(of: user) {
-                let row = catalog.history.rowOffsets[index] ..< catalog.history.rowOffsets[index + 1]
-                present.formUnion(catalog.history.columnIndices[row].map { catalog.items[Int($0)] })
-            }
+            if let user = request.user { present.formUnion(catalog.trainingItems(of: user)) }
         }
         let lowest = items.map(\.score).min() ?? 0
         var rank: Float = 1

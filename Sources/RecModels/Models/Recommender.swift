@@ -78,8 +78,7 @@ public struct RecommenderQuery: Sendable, Equatable {
         guard excludeSeen else { return excluded }
         switch subject {
         case let .user(user):
-            let row = catalog.history.rowOffsets[user] ..< catalog.history.rowOffsets[user + 1]
-            return excluded + catalog.history.columnIndices[row].map(Int.init)
+            return excluded + catalog.history.row(user).columns.map(Int.init)
         case let .history(items, _):
             return excluded + items
         }
