@@ -27,7 +27,7 @@ struct TrainingBench: ParsableCommand {
     func run() throws {
         let clock = ContinuousClock()
         var start = clock.now
-        let log = Interactions.synthetic(users: users, items: items, interactions: interactions, seed: 7)
+        let log = try Interactions.synthetic(users: users, items: items, interactions: interactions, seed: 7)
         let catalog = try ModelCatalog(training: log)
         print("synthetic set: \(users) users × \(items) items, \(catalog.history.nonzeroCount) interactions (generated in \(fixed(seconds(clock.now - start), 1)) s)")
         print("SIMD level \(SIMDLevel.best); OpenBLAS \(OpenBLAS.coreName)")

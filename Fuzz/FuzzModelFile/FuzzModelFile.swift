@@ -10,7 +10,7 @@ func fuzzerMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer
 }
 
 func seeds() throws -> [(name: String, bytes: [UInt8])] {
-    let log = Interactions.synthetic(users: 6, items: 5, interactions: 18, tasteDimensions: 2, seed: 1)
+    let log = try Interactions.synthetic(users: 6, items: 5, interactions: 18, tasteDimensions: 2, seed: 1)
     let catalog = try ModelCatalog(training: log)
     var als = ImplicitALS()
     als.factors = 2

@@ -25,7 +25,7 @@ func seeds() throws -> [(name: String, bytes: [UInt8])] {
 
 /// The models the settings may name, built once.
 let manager: ModelManager = {
-    let log = Interactions.synthetic(users: 8, items: 6, interactions: 30, tasteDimensions: 2, seed: 2)
+    let log = try! Interactions.synthetic(users: 8, items: 6, interactions: 30, tasteDimensions: 2, seed: 2)
     let catalog = try! ModelCatalog(training: log)
     var als = ImplicitALS()
     als.factors = 2

@@ -37,7 +37,7 @@ struct Benchmark: ParsableCommand {
     func run() throws {
         let clock = ContinuousClock()
         let start = clock.now
-        let log = Interactions.synthetic(users: users, items: items, interactions: interactions, seed: 5)
+        let log = try Interactions.synthetic(users: users, items: items, interactions: interactions, seed: 5)
         let catalog = try ModelCatalog(training: log)
         var als = ImplicitALS()
         als.factors = dimensions

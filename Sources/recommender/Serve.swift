@@ -119,7 +119,7 @@ extension Serve {
 
         func run() throws {
             let start = ContinuousClock.now
-            let log = Interactions.synthetic(users: users, items: items, interactions: interactions, seed: 5)
+            let log = try Interactions.synthetic(users: users, items: items, interactions: interactions, seed: 5)
             let catalog = try ModelCatalog(training: log)
             let modelStore = try ModelStore(directory: directory)
             var als = ImplicitALS()

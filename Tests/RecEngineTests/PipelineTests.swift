@@ -5,7 +5,7 @@ import RecText
 import Testing
 
 /// Small served models shared by the suite.
-let log = Interactions.synthetic(users: 300, items: 200, interactions: 6000, tasteDimensions: 4, zipfExponent: 0.5,
+let log = try! Interactions.synthetic(users: 300, items: 200, interactions: 6000, tasteDimensions: 4, zipfExponent: 0.5,
                                  affinity: 6, selectivity: 1, seed: 3)
 let catalog = try! ModelCatalog(training: log)
 let als: FactorModel = {

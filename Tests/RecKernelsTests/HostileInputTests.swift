@@ -4,43 +4,6 @@ import Glibc
 @testable import RecKernels
 import Testing
 
-/// Rewrites a model file's bytes and recomputes the header CRC, as a hostile writer would: the
-/// checks under test are the ones behind the checksum.
-enum ModelFileSurgery {
-    static func read(_ path: String) throws -> [UInt8] {
-        try MappedFile(path: path).withUnsafeBytes { Array($0) }
-    }
-
-    static func sectionCount(_ bytes: [UInt8]) -> Int {
-        Int(bytes.withUnsafeBytes { $0.load(at: 12) as UInt32 })
-    }
-
-    /// Byte offset of section `index`'s entry.
-    static func entry(_ index: Int) -> Int { ModelFileFormat.headerSize + index * ModelFileFormat.entrySize }
-
-    static func set<T: FixedWidthInteger>(_ bytes: inout [UInt8], _ value: T, at offset: Int) {
-        bytes.store(value, at: offset)
-    }
-
-    /// Recomputes the header-and-table CRC (field 40) so the edit passes the checksum.
-    static func resealHeader(_ bytes: inout [UInt8]) {
-        let tableEnd = min(bytes.count, entry(sectionCount(bytes)))
-        guard tableEnd >= ModelFileFormat.headerSize else { return }
-        bytes.store(UInt32(0), at: 40)
-        let crc = bytes[0 ..< tableEnd].withUnsafeBytes { Kernels.crc32c($0) }
-        bytes.store(crc, at: 40)
-    }
-
-    /// Recomputes section `index`'s payload CRC from the bytes its entry now points at.
-    static func resealSection(_ bytes: inout [UInt8], _ index: Int) {
-        let base = entry(index)
-        let (offset, length) = bytes.withUnsafeBytes { (Int($0.load(at: base + 56) as UInt64), Int($0.load(at: base + 64) as UInt64)) }
-        guard offset >= 0, length >= 0, offset <= bytes.count, length <= bytes.count - offset else { return }
-        let crc = bytes[offset ..< offset + length].withUnsafeBytes { Kernels.crc32c($0) }
-        bytes.store(crc, at: base + 36)
-    }
-}
-
 @Suite("Hostile input to the kernel library: refused with an error, never a trap, hang or silent loss")
 struct HostileInputTests {
     let directory = temporaryDirectory()
@@ -184,6 +147,30 @@ struct HostileInputTests {
         }
     }
 
+    @Test("class 6: sparse search — products past the float range are refused; norms that over- or underflow a float still rank right")
+    func sparseScoreOverflow() throws {
+        func matrix(_ rows: [[(Int, Float)]]) throws -> SparseMatrix {
+            try SparseMatrix(rows: rows.count, columns: 2,
+                             triples: rows.enumerated().flatMap { r, entries in entries.map { (row: r, column: $0.0, value: $0.1) } })
+        }
+        // Inner products of 1e30 × 1e30 overflow: an error, not a document silently dropped.
+        let huge = try SparseIndex(documents: try matrix([[(0, 1e30)], [(1, 1)]]), metric: .innerProduct)
+        #expect(throws: ScoringError.self) { try huge.search(try matrix([[(0, 1e30), (1, 1)]]), k: 2) }
+        #expect(try huge.search(try matrix([[(0, 1), (1, 1)]]), k: 2)[0].map(\.id) == [0, 1])
+
+        // Document 0 = (3e19, 3e19): its float squared norm overflows. Against the query (1, 1)
+        // its cosine is exactly 1 and document 1 = (1, 0) has 1/√2.
+        let documents = try matrix([[(0, 3e19), (1, 3e19)], [(0, 1)]])
+        let cosine = try SparseIndex(documents: documents, metric: .cosine)
+        let ranked = try cosine.search(columns: [0, 1], weights: [1, 1], k: 2)
+        #expect(ranked.map(\.id) == [0, 1])
+        #expect(abs(ranked[0].score - 1) < 1e-6 && abs(ranked[1].score - Float(0.5).squareRoot()) < 1e-6)
+        // A query of tiny weights (its float squared norm underflows to 0) is not a zero query.
+        let tiny = try cosine.search(columns: [0], weights: [1e-30], k: 2)
+        #expect(tiny.map(\.id) == [1, 0])
+        #expect(abs(tiny[0].score - 1) < 1e-6 && abs(tiny[1].score - Float(0.5).squareRoot()) < 1e-6)
+    }
+
     @Test("class 7: a FIFO given as a file is refused at once instead of blocking in open")
     func fifo() throws {
         defer { removeDirectory(directory) }
@@ -193,5 +180,62 @@ struct HostileInputTests {
         #expect(throws: NotARegularFileError(path: directory, kind: "a directory")) { try MappedFile(path: directory) }
         #expect(throws: NotARegularFileError.self) { try NumPyFile.read(path) }
         #expect(throws: NotARegularFileError.self) { try ModelFile(contentsOf: path) }
+    }
+}
+
+@Suite("Property: a mutated .npy file gives a clean error or the original table")
+struct NumPyMutationTests {
+    enum Mutation: CaseIterable { case flipHeader, truncate, extend, hugeShape, headerLength, version }
+
+    /// 7 × 5 values: every single-byte change to the shape's digits changes the byte count.
+    static let table = EmbeddingTable.gaussian(rows: 7, dimensions: 5, seed: 9)
+
+    static func values(_ table: EmbeddingTable) -> [Float] { table.withUnsafeBufferPointer { Array($0) } }
+
+    /// `original` (a version 1.0 file whose data starts at `dataStart`) with one seeded mutation.
+    static func mutate(_ original: [UInt8], dataStart: Int, _ kind: Mutation, using generator: inout SeededGenerator) -> [UInt8] {
+        var bytes = original
+        switch kind {
+        case .flipHeader:
+            bytes[Int.random(in: 0 ..< dataStart, using: &generator)] ^= UInt8.random(in: 1 ... 255, using: &generator)
+        case .truncate:
+            bytes.removeLast(Int.random(in: 1 ... bytes.count, using: &generator))
+        case .extend:
+            bytes += (0 ..< Int.random(in: 1 ... 16, using: &generator)).map { _ in UInt8.random(in: 0 ... 255, using: &generator) }
+        case .hugeShape:
+            let shapes = ["(4611686018427387904, 5)", "(9223372036854775807, 1)", "(100000000000000000000, 2)", "(-7, 5)",
+                          "(7, 2305843009213693952)", "(0, 5)", "(7, 0)", "(3037000500, 3037000500)", "(7, 5, 1)", "()"]
+            let header = "{'descr': '<f4', 'fortran_order': False, 'shape': \(shapes.randomElement(using: &generator)!), }"
+            let padded = Array(header.utf8) + [UInt8](repeating: 0x20, count: dataStart - 11 - header.utf8.count) + [0x0A]
+            bytes.replaceSubrange(10 ..< dataStart, with: padded)
+        case .headerLength:
+            bytes.store(UInt16.random(in: 0 ... .max, using: &generator), at: 8)
+        case .version:
+            bytes[6] = UInt8.random(in: 0 ... 255, using: &generator)
+        }
+        return bytes
+    }
+
+    @Test("seeded mutations of an .npy file", arguments: Mutation.allCases)
+    func mutations(kind: Mutation) throws {
+        let directory = temporaryDirectory()
+        defer { removeDirectory(directory) }
+        let path = directory + "/table.npy"
+        try NumPyFile.write(Self.table, to: path)
+        let original = try ModelFileSurgery.read(path)
+        let dataStart = original.count - Self.table.rows * Self.table.dimensions * 4
+        var generator = SeededGenerator(seed: 0x4E50 + UInt64(Mutation.allCases.firstIndex(of: kind)!))
+        var refused = 0, equal = 0
+        for _ in 0 ..< 100 {
+            try AtomicFile.write(Self.mutate(original, dataStart: dataStart, kind, using: &generator), to: path)
+            let read: EmbeddingTable
+            do { read = try NumPyFile.read(path) } catch { refused += 1; continue }
+            // Accepted: then it must be the same table (e.g. a changed padding byte).
+            #expect(read.rows == Self.table.rows && read.dimensions == Self.table.dimensions
+                    && Self.values(read) == Self.values(Self.table), "\(kind) accepted with a different table")
+            equal += 1
+        }
+        #expect(refused + equal == 100)
+        #expect(refused > 0, "no mutation of kind \(kind) was refused: the mutator is not mutating")
     }
 }

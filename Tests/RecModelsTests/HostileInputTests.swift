@@ -5,49 +5,10 @@ import Glibc
 @testable import RecModels
 import Testing
 
-/// Edits a model file's bytes behind its checksums, as a hostile or buggy writer would.
-enum ModelFileSurgery {
-    static func read(_ path: String) throws -> [UInt8] { try MappedFile(path: path).withUnsafeBytes { Array($0) } }
-    static func entry(_ index: Int) -> Int { ModelFileFormat.headerSize + index * ModelFileFormat.entrySize }
-    static func sectionCount(_ bytes: [UInt8]) -> Int { Int(bytes.withUnsafeBytes { $0.load(at: 12) as UInt32 }) }
-
-    /// The entry index and payload range of the section called `name`.
-    static func section(_ bytes: [UInt8], _ name: String) -> (index: Int, payload: Range<Int>) {
-        for index in 0 ..< sectionCount(bytes) {
-            let base = entry(index)
-            let stored = bytes[base ..< base + 32].prefix { $0 != 0 }
-            if Array(stored) == Array(name.utf8) {
-                let (offset, length) = bytes.withUnsafeBytes { (Int($0.load(at: base + 56) as UInt64), Int($0.load(at: base + 64) as UInt64)) }
-                return (index, offset ..< offset + length)
-            }
-        }
-        fatalError("no section \(name)")
-    }
-
-    /// Recomputes the header, metadata and every in-range section CRC.
-    static func reseal(_ bytes: inout [UInt8]) {
-        guard bytes.count >= ModelFileFormat.headerSize else { return }
-        let count = sectionCount(bytes), tableEnd = entry(count)
-        guard tableEnd <= bytes.count else { return }
-        for index in 0 ..< count {
-            let base = entry(index)
-            let (offset, length) = bytes.withUnsafeBytes { ($0.load(at: base + 56) as UInt64, $0.load(at: base + 64) as UInt64) }
-            guard offset <= UInt64(bytes.count), length <= UInt64(bytes.count) - offset else { continue }
-            let crc = bytes[Int(offset) ..< Int(offset + length)].withUnsafeBytes { Kernels.crc32c($0) }
-            bytes.store(crc, at: base + 36)
-        }
-        let (metaOffset, metaLength) = bytes.withUnsafeBytes { ($0.load(at: 16) as UInt64, $0.load(at: 24) as UInt64) }
-        if metaOffset <= UInt64(bytes.count), metaLength <= UInt64(bytes.count) - metaOffset {
-            bytes.store(bytes[Int(metaOffset) ..< Int(metaOffset + metaLength)].withUnsafeBytes { Kernels.crc32c($0) }, at: 44)
-        }
-        bytes.store(UInt32(0), at: 40)
-        bytes.store(bytes[0 ..< tableEnd].withUnsafeBytes { Kernels.crc32c($0) }, at: 40)
-    }
-}
 
 /// A small implicit-ALS model and its file: trained once for the suite.
 let hostileModel: (model: FactorModel, bytes: [UInt8]) = {
-    let log = Interactions.synthetic(users: 40, items: 30, interactions: 400, seed: 21)
+    let log = try! Interactions.synthetic(users: 40, items: 30, interactions: 400, seed: 21)
     var als = ImplicitALS()
     als.factors = 4
     als.iterations = 3
@@ -112,9 +73,21 @@ struct HostileDataTests {
         #expect(log.timestamps == [100])
     }
 
+    @Test("class 5: synthetic interactions with impossible sizes are an error, not a precondition failure; one item works")
+    func syntheticSizes() throws {
+        for (users, items, interactions) in [(0, 10, 10), (10, 0, 10), (10, 10, 9), (-1, 10, 10)] {
+            #expect(throws: DataError.self, "\(users) users, \(items) items, \(interactions) interactions") {
+                try Interactions.synthetic(users: users, items: items, interactions: interactions, seed: 1)
+            }
+        }
+        #expect(throws: DataError.self) { try Interactions.synthetic(users: 5, items: 5, interactions: 20, tasteDimensions: 0, seed: 1) }
+        let single = try Interactions.synthetic(users: 5, items: 1, interactions: 20, seed: 1)
+        #expect(single.items.count == 1 && single.itemIndices.allSatisfy { $0 == 0 })
+    }
+
     @Test("class 5: a hold-out fraction of 0, 1 or NaN is an error, not a precondition failure")
     func holdoutFraction() throws {
-        let log = Interactions.synthetic(users: 10, items: 10, interactions: 50, seed: 1)
+        let log = try Interactions.synthetic(users: 10, items: 10, interactions: 50, seed: 1)
         for fraction in [0.0, 1.0, .nan, -0.5, .infinity] {
             #expect(throws: DataError.self, "\(fraction)") { try log.randomHoldout(testFraction: fraction, seed: 1) }
         }
@@ -124,7 +97,7 @@ struct HostileDataTests {
     @Test("class 2: CSR history offsets that decrease (checksums valid) are refused when the model is opened")
     func inconsistentHistory() throws {
         var bytes = hostileModel.bytes
-        let offsets = ModelFileSurgery.section(bytes, "history.offsets").payload
+        let offsets = ModelFileSurgery.section(bytes, "history.offsets")!.payload
         // Swap two consecutive row offsets of a user with entries: still 0 … nnz at the ends.
         bytes.store(Int64(bytes.count), at: offsets.lowerBound + 8 * 3)
         ModelFileSurgery.reseal(&bytes)
@@ -174,50 +147,15 @@ struct HostileDataTests {
 
 @Suite("Property: a mutated model file gives a clean error or the original's results")
 struct ModelFileMutationTests {
-    enum Mutation: CaseIterable { case flip, flipResealed, truncate, hugeField, overlap }
-
-    /// Applies one seeded mutation of `kind`.
-    static func mutate(_ original: [UInt8], _ kind: Mutation, using generator: inout SeededGenerator) -> [UInt8] {
-        var bytes = original
-        let sections = ModelFileSurgery.sectionCount(bytes)
-        switch kind {
-        case .flip:
-            let position = Int.random(in: 0 ..< bytes.count, using: &generator)
-            bytes[position] ^= UInt8.random(in: 1 ... 255, using: &generator)
-        case .flipResealed:
-            // Inside the header, section table or metadata, then every checksum recomputed: the
-            // structural and semantic checks have to catch it.
-            let metadataEnd = bytes.withUnsafeBytes { Int($0.load(at: 16) as UInt64) + Int($0.load(at: 24) as UInt64) }
-            let position = Int.random(in: 0 ..< metadataEnd, using: &generator)
-            bytes[position] ^= 1 << UInt8.random(in: 0 ..< 8, using: &generator)
-            ModelFileSurgery.reseal(&bytes)
-        case .truncate:
-            bytes.removeLast(Int.random(in: 1 ... bytes.count, using: &generator))
-        case .hugeField:
-            let fields = [16, 24, 32] + (0 ..< sections).flatMap { s in [40, 48, 56, 64].map { ModelFileSurgery.entry(s) + $0 } }
-            let value: UInt64 = [1 << 63, .max, UInt64(Int.max), 1 << 62, 1 << 32, UInt64(UInt32.max)].randomElement(using: &generator)!
-            bytes.store(value, at: fields.randomElement(using: &generator)!)
-            ModelFileSurgery.reseal(&bytes)
-        case .overlap:
-            // Point one section's payload at another's (or at the table), checksums recomputed.
-            let victim = Int.random(in: 0 ..< sections, using: &generator)
-            let target = Int.random(in: 0 ... sections, using: &generator)
-            let offset = target == sections ? 0 : bytes.withUnsafeBytes { Int($0.load(at: ModelFileSurgery.entry(target) + 56) as UInt64) }
-            bytes.store(UInt64(offset), at: ModelFileSurgery.entry(victim) + 56)
-            ModelFileSurgery.reseal(&bytes)
-        }
-        return bytes
-    }
-
-    @Test("seeded mutations of an implicit-ALS model file", arguments: Mutation.allCases)
-    func mutations(kind: Mutation) throws {
+    @Test("seeded mutations of an implicit-ALS model file", arguments: ModelFileSurgery.Mutation.allCases)
+    func mutations(kind: ModelFileSurgery.Mutation) throws {
         let (model, original) = hostileModel
         let users = Array(0 ..< model.catalog.users.count)
         let expected = try model.recommend(users: users, k: 5, excludeSeen: true, filter: nil)
-        var generator = SeededGenerator(seed: 0xF00D + UInt64(Mutation.allCases.firstIndex(of: kind)!))
+        var generator = SeededGenerator(seed: 0xF00D + UInt64(ModelFileSurgery.Mutation.allCases.firstIndex(of: kind)!))
         var refused = 0, equal = 0
         for _ in 0 ..< 60 {
-            let bytes = Self.mutate(original, kind, using: &generator)
+            let bytes = ModelFileSurgery.mutate(original, kind, using: &generator)
             let loaded: FactorModel
             do { loaded = try openModel(bytes) } catch { refused += 1; continue }
             // Accepted: then it must be the same model (a flip in padding or a reserved field).

@@ -36,6 +36,18 @@ struct TextIndexTests {
         TextDocument(id: "d5", text: "", label: "Empty"),
     ]
 
+    /// Options that build every part of an index: TF-IDF, LSI and word2vec.
+    static let everyPart: TextIndexOptions = {
+        var options = TextIndexOptions()
+        options.lsiTopics = 3
+        var skipGram = SkipGramOptions()
+        skipGram.dimensions = 8
+        options.word2vec = skipGram
+        options.word2vecMinimumCount = 1
+        options.threads = 1
+        return options
+    }()
+
     @Test("a text query ranks documents sharing its terms by cosine, best first")
     func query() throws {
         let index = try TextIndex(documents: Self.documents)
@@ -74,14 +86,7 @@ struct TextIndexTests {
 
     @Test("LSI and word2vec representations answer queries and survive a save and open")
     func saveAndOpen() throws {
-        var options = TextIndexOptions()
-        options.lsiTopics = 3
-        var skipGram = SkipGramOptions()
-        skipGram.dimensions = 8
-        options.word2vec = skipGram
-        options.word2vecMinimumCount = 1
-        options.threads = 1
-        let index = try TextIndex(documents: Self.documents, options: options)
+        let index = try TextIndex(documents: Self.documents, options: Self.everyPart)
         let directory = temporaryDirectory()
         try index.save(to: directory + "/index.rkm")
         let opened = try TextIndex(contentsOf: directory + "/index.rkm")

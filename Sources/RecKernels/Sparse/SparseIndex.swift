@@ -22,6 +22,10 @@ public struct SparseIndex: Sendable {
     private let postings: SparseMatrix
     /// 1/‖document‖ for cosine (0 for an empty document); empty for inner product.
     private let scale: [Float]
+    /// The largest document norm, in double precision (it may exceed the float range): with a
+    /// query's norm it bounds every accumulated inner product (Cauchy–Schwarz), so a search
+    /// refuses queries whose scores could overflow instead of silently losing them.
+    private let maximumDocumentNorm: Double
 
     /// Builds the inverted index.
     ///
@@ -35,7 +39,28 @@ public struct SparseIndex: Sendable {
         self.documents = documents
         self.metric = metric
         self.postings = documents.transposed()
-        self.scale = metric == .cosine ? documents.rowNorms().map { $0 > 0 ? 1 / $0 : 0 } : []
+        let norms = documents.rowNorms()
+        let exactNorms = Self.norms(documents, float: norms)
+        // A row whose float squared norm over- or underflows takes the double-precision norm,
+        // rather than 1/∞ = 0 (or 1/0) silently scoring the document 0 against every query.
+        self.scale = metric == .cosine ? zip(norms, exactNorms).map { float, exact in
+            if float.isFinite && float > 0 { return 1 / float }
+            return exact > 0 ? min(Float(1 / exact), .greatestFiniteMagnitude) : 0
+        } : []
+        self.maximumDocumentNorm = exactNorms.max() ?? 0
+    }
+
+    /// Each row's Euclidean norm in double precision: the float norm where it is finite and not
+    /// zero, a double-precision sum for rows whose squares overflow or underflow a float.
+    static func norms(_ matrix: SparseMatrix, float: [Float]) -> [Double] {
+        float.enumerated().map { row, value in
+            if value.isFinite && value > 0 { return Double(value) }
+            var sum = 0.0
+            for position in matrix.rowOffsets[row] ..< matrix.rowOffsets[row + 1] {
+                sum += Double(matrix.values[position]) * Double(matrix.values[position])
+            }
+            return sum.squareRoot()
+        }
     }
 
     /// The best `k` documents for each row of `queries` (a matrix with the documents' columns).
@@ -56,8 +81,17 @@ public struct SparseIndex: Sendable {
         }
         try excluding?.check(queryCount: queries.rows, itemCount: documents.rows)
         let eligibility = try filter?.eligibility(itemCount: documents.rows)
-        let queryNorms = queries.rowNorms()
-        if metric == .cosine, let zero = queryNorms.firstIndex(of: 0) { throw ScoringError.zeroQuery(query: zero) }
+        let floatQueryNorms = queries.rowNorms()
+        let exactQueryNorms = Self.norms(queries, float: floatQueryNorms)
+        if metric == .cosine, let zero = exactQueryNorms.firstIndex(of: 0) { throw ScoringError.zeroQuery(query: zero) }
+        // Finite weights can still accumulate past the float range (1e30 × 1e30), which the
+        // heaps would drop: refuse such a query rather than return fewer results than asked.
+        for (query, norm) in exactQueryNorms.enumerated() where norm * maximumDocumentNorm > FlatIndex.scoreLimit {
+            throw ScoringError.scoreOverflow(query: query, bound: norm * maximumDocumentNorm)
+        }
+        // The cosine divisor: the float norm, or the double one where the float norm over- or
+        // underflowed (a query of tiny weights is not a zero query).
+        let queryNorms = zip(floatQueryNorms, exactQueryNorms).map { $0.isFinite && $0 > 0 ? Double($0) : $1 }
         let k = min(k, documents.rows)
         let queryCount = queries.rows
         var ids = [Int32](repeating: -1, count: queryCount * k)
@@ -120,7 +154,7 @@ public struct SparseIndex: Sendable {
 
     /// Scores `range` of the queries into the flat result arrays.
     private func scoreQueries(_ queries: SparseMatrix, range: Range<Int>, k: Int, excluding: ExcludedItems?,
-                              eligibility: [UInt64]?, queryNorms: [Float], ids: UnsafeMutableBufferPointer<Int32>,
+                              eligibility: [UInt64]?, queryNorms: [Double], ids: UnsafeMutableBufferPointer<Int32>,
                               scores: UnsafeMutableBufferPointer<Float>, counts: UnsafeMutableBufferPointer<Int32>) {
         if range.isEmpty { return }
         let documentCount = documents.rows
@@ -161,7 +195,7 @@ public struct SparseIndex: Sendable {
                                             for e in 0 ..< heaps.entryCount(0) {
                                                 let (score, id) = heaps.entry(e, of: 0)
                                                 ids[q * k + e] = id
-                                                scores[q * k + e] = score / divisor
+                                                scores[q * k + e] = Float(Double(score) / divisor)
                                             }
                                         }
                                     }

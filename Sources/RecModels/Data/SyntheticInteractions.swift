@@ -11,10 +11,22 @@ extension Interactions {
     /// Deterministic for a seed.
     ///
     /// Ids are "u<index>" and "i<index>". - Complexity: O(interactions) expected.
+    ///
+    /// - Throws: ``DataError/invalidOption(_:)`` unless users ≥ 1, items ≥ 1, interactions ≥ users
+    ///   (every user gets at least one event), tasteDimensions ≥ 1, and the exponent, affinity
+    ///   and selectivity are finite.
     public static func synthetic(users: Int, items: Int, interactions: Int, tasteDimensions: Int = 8,
                                  zipfExponent: Double = 0.8, affinity: Float = 4, selectivity: Float = 1,
-                                 seed: UInt64) -> Interactions {
-        precondition(users > 0 && items > 1 && interactions >= users, "need users > 0, items > 1, interactions ≥ users")
+                                 seed: UInt64) throws(DataError) -> Interactions {
+        guard users >= 1, items >= 1, tasteDimensions >= 1 else {
+            throw .invalidOption("synthetic interactions need at least 1 user, 1 item and 1 taste dimension; got \(users) users, \(items) items, \(tasteDimensions) dimensions")
+        }
+        guard interactions >= users else {
+            throw .invalidOption("synthetic interactions give every user at least one event: \(interactions) interactions for \(users) users is too few")
+        }
+        guard zipfExponent.isFinite, affinity.isFinite, selectivity.isFinite else {
+            throw .invalidOption("synthetic interactions need a finite Zipf exponent, affinity and selectivity")
+        }
         var generator = SeededGenerator(seed: seed)
         let tastes = EmbeddingTable.gaussian(rows: users, dimensions: tasteDimensions, seed: seed &+ 1)
         let traits = EmbeddingTable.gaussian(rows: items, dimensions: tasteDimensions, seed: seed &+ 2)
