@@ -80,14 +80,15 @@ struct DataOptions: ParsableArguments {
 
 /// Which model to train, with its hyper-parameters.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "als, als-cholesky, als-explicit, bpr, biased-mf, item-knn or popularity.") var model = "als"
+    @Option(help: "als, als-cholesky, als-explicit, bpr, biased-mf, item-knn, ease, rp3beta or popularity.") var model = "als"
     @Option(help: "Latent factors.") var factors: Int?
     @Option(help: "Iterations (ALS, BPR) or epochs (biased MF).") var iterations: Int?
     @Option(help: "Regularization λ.") var regularization: Float?
     @Option(help: "ALS confidence scale α (c = 1 + α·r).") var alpha: Float?
     @Option(help: "SGD learning rate (BPR, biased MF).") var learningRate: Float?
     @Option(help: "Interaction weighting before implicit ALS or item-kNN: none, bm25, tfidf.") var weighting = "none"
-    @Option(help: "Neighbours kept per item (item-knn).") var neighbours = 20
+    @Option(help: "Neighbours kept per item (item-knn: default 20; rp3beta: default 200).") var neighbours: Int?
+    @Option(help: "RP3beta popularity penalty β (default 0.6); RP3beta's α is --alpha (default 1).") var beta: Float?
     @Option(help: "Worker threads.") var threads = FlatIndex.defaultThreads
     @Option(help: "Random seed.") var seed: UInt64 = 1
 
@@ -134,11 +135,15 @@ struct ModelOptions: ParsableArguments {
             return try mf.fit(catalog, progress: progress)
         case "item-knn":
             guard let weights = ImplicitALS.Weighting(rawValue: weighting) else { throw ValidationError("--weighting must be none, bm25 or tfidf") }
-            return try ItemKNNModel(catalog, neighbours: neighbours, weighting: weights, threads: threads)
+            return try ItemKNNModel(catalog, neighbours: neighbours ?? 20, weighting: weights, threads: threads)
+        case "ease":
+            return try EASEModel(catalog, regularization: regularization ?? 500, threads: threads)
+        case "rp3beta":
+            return try RP3betaModel(catalog, alpha: alpha ?? 1, beta: beta ?? 0.6, neighbours: neighbours ?? 200, threads: threads)
         case "popularity":
             return try PopularityModel(catalog)
         default:
-            throw ValidationError("--model must be als, als-cholesky, als-explicit, bpr, biased-mf, item-knn or popularity, got '\(model)'")
+            throw ValidationError("--model must be als, als-cholesky, als-explicit, bpr, biased-mf, item-knn, ease, rp3beta or popularity, got '\(model)'")
         }
     }
 }

@@ -57,6 +57,10 @@ let candidates: [Candidate] = [
     Candidate(name: "item-kNN (BM25)", forRatings: false, train: { try ItemKNNModel($0, neighbours: 30, weighting: .bm25, threads: 1) },
               open: { try ItemKNNModel(contentsOf: $0) }),
     Candidate(name: "popularity", forRatings: false, train: { try PopularityModel($0) }, open: { try PopularityModel(contentsOf: $0) }),
+    Candidate(name: "EASE", forRatings: false, train: { try EASEModel($0, regularization: 20, threads: 2) },
+              open: { try EASEModel(contentsOf: $0) }),
+    Candidate(name: "RP3beta", forRatings: false, train: { try RP3betaModel($0, alpha: 1, beta: 0.5, neighbours: 50, threads: 2) },
+              open: { try RP3betaModel(contentsOf: $0) }),
     Candidate(name: "explicit ALS", forRatings: true, train: { catalog in
         var als = ExplicitALS(); als.factors = 3; als.iterations = 15; als.regularization = 0.05
         return try als.fit(catalog)
