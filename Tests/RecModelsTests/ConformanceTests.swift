@@ -48,6 +48,11 @@ let candidates: [Candidate] = [
         als.solver = .cholesky; als.weighting = .bm25; als.threads = 1
         return try als.fit(catalog)
     }, open: { try FactorModel(contentsOf: $0) }),
+    Candidate(name: "iALS (frequency-scaled λ, unobserved weight, Cholesky)", forRatings: false, train: { catalog in
+        var als = ImplicitALS(); als.factors = 8; als.iterations = 10; als.alpha = 5; als.regularization = 0.002
+        als.unobservedWeight = 0.5; als.frequencyScaling = 1; als.solver = .cholesky; als.threads = 2
+        return try als.fit(catalog)
+    }, open: { try FactorModel(contentsOf: $0) }),
     Candidate(name: "BPR", forRatings: false, train: { catalog in
         var bpr = BPR(); bpr.factors = 8; bpr.iterations = 60; bpr.learningRate = 0.05; bpr.threads = 1
         return try bpr.fit(catalog)

@@ -166,3 +166,114 @@ struct RP3betaTests {
         #expect(try meanPopularity(penalised) < 0.8 * meanPopularity(plain))
     }
 }
+
+@Suite("iALS options (Rendle et al. 2022)")
+struct TunedALSTests {
+    /// Each row solved with its own λ gets exactly what a run with that λ for every row gives it.
+    @Test("per-row regularization applies each row's own λ", arguments: [Factorization.Solver.cholesky, .conjugateGradient(steps: 3)])
+    func rowRegularization(solver: Factorization.Solver) throws {
+        let matrix = plantedCatalog.history
+        let items = EmbeddingTable.gaussian(rows: matrix.columns, dimensions: 6, seed: 3, scale: 0.3)
+        let start = EmbeddingTable.gaussian(rows: matrix.rows, dimensions: 6, seed: 4, scale: 0.3)
+        func step(_ regularization: Float, rows: [Float]?) throws -> EmbeddingTable {
+            var users = start
+            try Factorization.implicitALSStep(solving: &users, fixed: items, matrix: matrix, alpha: 2, regularization: regularization,
+                                              rowRegularization: rows, solver: solver, threads: 2)
+            return users
+        }
+        let (small, large): (Float, Float) = (0.05, 40)
+        let mixed = try step(0, rows: (0 ..< matrix.rows).map { $0 % 2 == 0 ? large : small })
+        let allSmall = try step(small, rows: nil), allLarge = try step(large, rows: nil)
+        for row in 0 ..< 50 {
+            #expect(mixed.row(row) == (row % 2 == 0 ? allLarge : allSmall).row(row), "row \(row)")
+        }
+        #expect(allSmall.row(0) != allLarge.row(0))
+    }
+
+    /// The unobserved weight scales the Gram term: the row solves (α₀YᵀY + λI + Σ (c − 1) yyᵀ) x
+    /// = Σ c y, checked here against a dense solve in double precision.
+    @Test("the unobserved weight scales the all-items term")
+    func unobservedWeight() throws {
+        let matrix = plantedCatalog.history
+        let d = 4
+        let items = EmbeddingTable.gaussian(rows: matrix.columns, dimensions: d, seed: 5, scale: 0.5)
+        var users = EmbeddingTable.gaussian(rows: matrix.rows, dimensions: d, seed: 6, scale: 0.5)
+        let (alpha, lambda, weight): (Float, Float, Float) = (3, 0.5, 0.25)
+        try Factorization.implicitALSStep(solving: &users, fixed: items, matrix: matrix, alpha: alpha, regularization: lambda,
+                                          unobservedWeight: weight, solver: .cholesky, threads: 1)
+        // Dense normal equations for user 0 in double: (α₀YᵀY + λI + Σ α w yyᵀ) x = Σ (1 + α w) y.
+        var a = [[Double]](repeating: [Double](repeating: 0, count: d), count: d), b = [Double](repeating: 0, count: d)
+        for i in 0 ..< matrix.columns {
+            let y = items.row(i).map(Double.init)
+            for r in 0 ..< d { for c in 0 ..< d { a[r][c] += Double(weight) * y[r] * y[c] } }
+        }
+        for r in 0 ..< d { a[r][r] += Double(lambda) }
+        let (columns, values) = matrix.row(0)
+        for (i, w) in zip(columns, values) {
+            let y = items.row(Int(i)).map(Double.init)
+            let c = 1 + Double(alpha) * Double(w)
+            for r in 0 ..< d { b[r] += c * y[r]; for k in 0 ..< d { a[r][k] += (c - 1) * y[r] * y[k] } }
+        }
+        for column in 0 ..< d {   // Gauss-Jordan
+            let pivot = a[column][column]
+            for k in 0 ..< d { a[column][k] /= pivot }
+            b[column] /= pivot
+            for row in 0 ..< d where row != column {
+                let factor = a[row][column]
+                for k in 0 ..< d { a[row][k] -= factor * a[column][k] }
+                b[row] -= factor * b[column]
+            }
+        }
+        for (got, expected) in zip(users.row(0), b) { #expect(abs(Double(got) - expected) < 1e-3 * max(1, abs(expected)), "\(got) vs \(expected)") }
+    }
+}
+
+@Suite("Hyper-parameter search")
+struct HyperparameterSearchTests {
+    /// Explicit ALS with 10 factors on the planted rank-3 ratings: a tiny λ over-fits and a large
+    /// one shrinks every prediction to 0, so only a middle band of λ predicts well.
+    @Test("random search finds the planted good λ band, judged on a validation split of the training data")
+    func findsPlantedRegion() throws {
+        let carved = try HyperparameterSearch.validationSplit(plantedRatings.train, fraction: 0.2, seed: 9)
+        #expect(carved.train.count + carved.test.count == plantedRatings.train.count)
+        let catalog = try ModelCatalog(training: carved.train)
+        @Sendable func validationRMSE(_ lambda: Double) throws -> Double {
+            var als = ExplicitALS(); als.factors = 10; als.iterations = 10; als.regularization = Float(lambda); als.threads = 1
+            return try Evaluation.rating(als.fit(catalog), test: carved.test).rmse
+        }
+        // The planted landscape, on a grid: where λ is good (within 5% of the grid's best).
+        let grid = (0 ... 28).map { pow(10, -4 + Double($0) / 4) }   // 1e-4 … 1e3
+        let landscape = try grid.map { ($0, try validationRMSE($0)) }
+        let gridBest = landscape.map(\.1).min()!
+        let good = landscape.filter { $0.1 <= 1.05 * gridBest }.map(\.0)
+        let band = good.min()! / pow(10, 0.25) ... good.max()! * pow(10, 0.25)
+        #expect(band.upperBound / band.lowerBound < 1e4, "the planted good band \(band) should be a small part of 1e-4…1e3")
+        #expect(landscape.first!.1 > 1.1 * gridBest && landscape.last!.1 > 1.5 * gridBest, "\(landscape)")
+
+        let (best, trials) = try HyperparameterSearch.randomSearch(
+            space: ["regularization": .logUniform(1e-4 ... 1e3)], trials: 14, seed: 3, workers: 2, higherIsBetter: false
+        ) { try validationRMSE($0["regularization"]!) }
+        #expect(trials.count == 14)
+        #expect(band.contains(best.parameters["regularization"]!), "best λ \(best.parameters) outside the planted band \(band)")
+        #expect(best.score == trials.map(\.score).min())
+        // The chosen λ generalizes to the test split the search never saw.
+        var als = ExplicitALS(); als.factors = 10; als.iterations = 10; als.regularization = Float(best.parameters["regularization"]!)
+        let mean = plantedRatings.train.values.reduce(0, +) / Float(plantedRatings.train.count)
+        let baseline = (plantedRatings.test.values.reduce(0.0) { $0 + Double(($1 - mean) * ($1 - mean)) } / Double(plantedRatings.test.count)).squareRoot()
+        #expect(try Evaluation.rating(als.fit(ratingCatalog), test: plantedRatings.test).rmse < 0.75 * baseline)
+    }
+
+    @Test("the same seed tries the same settings at any worker count; the best is the highest when higher is better")
+    func seededAndParallel() throws {
+        let space: [String: ParameterRange] = ["x": .uniform(-1 ... 1), "n": .integerLog(1 ... 100), "c": .choice([0, 0.5, 1])]
+        let objective: @Sendable ([String: Double]) throws -> Double = { -($0["x"]! - 0.3) * ($0["x"]! - 0.3) }
+        let one = try HyperparameterSearch.randomSearch(space: space, trials: 30, seed: 5, workers: 1, objective: objective)
+        let two = try HyperparameterSearch.randomSearch(space: space, trials: 30, seed: 5, workers: 2, objective: objective)
+        #expect(one.trials.map(\.parameters) == two.trials.map(\.parameters))
+        #expect(one.best.score == one.trials.map(\.score).max())
+        #expect(one.trials.allSatisfy { (1 ... 100).contains($0.parameters["n"]!) && $0.parameters["n"]!.rounded() == $0.parameters["n"]! })
+        #expect(Set(one.trials.map { $0.parameters["c"]! }).isSubset(of: [0, 0.5, 1]))
+        #expect(abs(one.best.parameters["x"]! - 0.3) < 0.15)
+        #expect(throws: ModelError.self) { try HyperparameterSearch.randomSearch(space: ["x": .logUniform(0 ... 1)], trials: 3, objective: objective) }
+    }
+}
