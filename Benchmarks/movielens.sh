@@ -58,17 +58,15 @@ echo "== issue 15: ML-1M implicit (ratings ≥ 4, binarized, 80/20 per user), se
 # it; the test split is never read), then applied to both seeds.
 tuned=$(mktemp -d)
 tune=(--format csv --data "$ratings" --value-column rating --min-value 4 --binary --split holdout:0.2 --seed 1)
-$bin tune "${tune[@]}" --model ease --trials 8 -o "$tuned/ease.json" 2>/dev/null
+$bin tune "${tune[@]}" --model ease --trials 12 --space regularization=log:50:3000 dropout=choice:0,0.1,0.2,0.33,0.5 \
+    -o "$tuned/edlae.json" 2>/dev/null
 $bin tune "${tune[@]}" --model rp3beta --trials 12 -o "$tuned/rp3beta.json" 2>/dev/null
 $bin tune "${tune[@]}" --model als --factors 64 --iterations 15 --trials 16 -o "$tuned/als.json" 2>/dev/null
-$bin tune "${tune[@]}" --model als --factors 256 --iterations 15 --trials 10 \
-    --space regularization=log:0.01:100 alpha=log:0.3:30 -o "$tuned/als256.json" 2>/dev/null
 for seed in 1 2; do
     quality=(--format csv --data "$ratings" --value-column rating --min-value 4 --binary --split holdout:0.2 --seed "$seed" --quiet)
-    for model in "ease --regularization 500" "ease --params $tuned/ease.json" \
+    for model in "ease --regularization 500" "ease --params $tuned/edlae.json" \
                  "rp3beta" "rp3beta --params $tuned/rp3beta.json" \
-                 "als --factors 64 --iterations 15 --regularization 0.01 --alpha 1" "als --params $tuned/als.json" \
-                 "als --params $tuned/als256.json"; do
+                 "als --factors 64 --iterations 15 --regularization 0.01 --alpha 1" "als --params $tuned/als.json"; do
         echo "-- seed $seed: $model"
         # shellcheck disable=SC2086
         $bin evaluate "${quality[@]}" --export-split "$split" --model $model

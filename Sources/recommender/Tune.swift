@@ -7,7 +7,7 @@ import RecModels
 /// `--params FILE`: `{"model": "ease", "parameters": {"regularization": 512.3}, ...}`.
 struct TunedParameters: Codable {
     /// The JSON names `--params` understands (the command-line options in camelCase).
-    static let names = ["alpha", "beta", "factors", "frequencyScaling", "iterations", "learningRate", "neighbours", "regularization",
+    static let names = ["alpha", "beta", "dropout", "factors", "frequencyScaling", "iterations", "learningRate", "neighbours", "regularization",
                         "unobservedWeight"]
 
     /// The `--model` the settings are for.
@@ -39,7 +39,7 @@ struct TunedParameters: Codable {
     /// The default search space for `model`.
     static func space(for model: String) throws -> [String: ParameterRange] {
         switch model {
-        case "ease": return ["regularization": .logUniform(1 ... 5000)]
+        case "ease": return ["regularization": .logUniform(1 ... 5000), "dropout": .choice([0, 0.1, 0.2, 0.33, 0.5])]
         case "rp3beta": return ["alpha": .uniform(0.3 ... 1.5), "beta": .uniform(0 ... 1), "neighbours": .integerLog(20 ... 1000)]
         case "als", "als-cholesky":
             return ["factors": .choice([32, 64, 128]), "regularization": .logUniform(0.001 ... 50), "alpha": .logUniform(0.1 ... 50),
@@ -169,6 +169,7 @@ extension ModelOptions {
         if let beta { values["beta"] = Double(beta) }
         if let unobservedWeight { values["unobservedWeight"] = Double(unobservedWeight) }
         if let frequencyScaling { values["frequencyScaling"] = Double(frequencyScaling) }
+        if let dropout { values["dropout"] = Double(dropout) }
         return values
     }
 

@@ -49,14 +49,14 @@ struct EASETests {
 
     /// B from the definition, in double precision by Gauss-Jordan elimination — independent of
     /// LAPACK and of the float path.
-    static func referenceB(_ catalog: ModelCatalog, lambda: Double) -> [[Double]] {
+    static func referenceB(_ catalog: ModelCatalog, lambda: Double, dropout: Double = 0) -> [[Double]] {
         let n = catalog.items.count
         var g = [[Double]](repeating: [Double](repeating: 0, count: n), count: n)
         for u in 0 ..< catalog.users.count {
             let (items, values) = catalog.history.row(u)
             for (a, va) in zip(items, values) { for (b, vb) in zip(items, values) { g[Int(a)][Int(b)] += Double(va * vb) } }
         }
-        for i in 0 ..< n { g[i][i] += lambda }
+        for i in 0 ..< n { g[i][i] += lambda + dropout / (1 - dropout) * g[i][i] }
         var inverse = (0 ..< n).map { i in (0 ..< n).map { j in i == j ? 1.0 : 0 } }
         for column in 0 ..< n {
             let pivot = g[column][column]
@@ -81,6 +81,19 @@ struct EASETests {
             for i in 0 ..< n { worst = max(worst, abs(Double(column[i]) - reference[i][j])) }
         }
         #expect(worst < 1e-5, "largest difference \(worst)")
+        // EDLAE: dropout p adds p/(1 − p)·G_ii to item i's penalty.
+        let edlae = try EASEModel(Self.small, regularization: lambda, dropout: 0.25, threads: 1)
+        let edlaeReference = Self.referenceB(Self.small, lambda: Double(lambda), dropout: 0.25)
+        var edlaeWorst = 0.0, shift = 0.0
+        for j in 0 ..< n {
+            let column = edlae.table.row(j)
+            for i in 0 ..< n {
+                edlaeWorst = max(edlaeWorst, abs(Double(column[i]) - edlaeReference[i][j]))
+                shift = max(shift, abs(edlaeReference[i][j] - reference[i][j]))
+            }
+        }
+        #expect(edlaeWorst < 1e-5, "EDLAE largest difference \(edlaeWorst)")
+        #expect(shift > 1e-3, "dropout should change B")
         // And a user's scores are their history times B.
         let user = 5
         let (items, values) = Self.small.history.row(user)

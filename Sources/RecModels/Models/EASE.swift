@@ -8,6 +8,10 @@ import RecKernels
 /// and a user's score for item j is Σᵢ x_ui B_ij: the history times B. X is the users × items
 /// training matrix as stored (binarize it first for the paper's setting).
 ///
+/// With `dropout` p > 0 it is EDLAE's full-rank form (Steck 2020): λ + p/(1 − p)·(XᵀX)_ii on
+/// item i's diagonal instead of λ, which keeps popular items from predicting themselves through
+/// their neighbours.
+///
 /// **New users are folded in for free**: a score needs nothing of the user but the history, so
 /// ``recommend(history:weights:k:excludeSeen:filter:)`` with a user's training row gives exactly
 /// what ``recommend(users:k:excludeSeen:filter:)`` gives that user — no solve, no retraining.
@@ -23,6 +27,9 @@ public struct EASEModel: Recommender {
     public let catalog: ModelCatalog
     /// The L2 penalty λ on B.
     public let regularization: Float
+    /// Dropout rate p of EDLAE (Steck, "Autoencoders that don't overfit towards the Identity",
+    /// NeurIPS 2020): item i's penalty grows by p/(1 − p)·(XᵀX)_ii; 0 is plain EASE.
+    public let dropout: Float
     /// items × items: row j is column j of B, so `table · history` = the history's scores.
     public let table: EmbeddingTable
     private let ranking: FlatIndex
@@ -42,10 +49,11 @@ public struct EASEModel: Recommender {
     /// - Throws: ``ModelError/emptyTrainingSet``, ``ModelError/invalidParameter(_:)`` for λ ≤ 0,
     ///   threads < 1 or a catalog whose items² floats do not fit memory (naming the bytes needed).
     /// - Complexity: O(Σᵤ |items of u|² + items³) time, 2 × items² floats of memory.
-    public init(_ catalog: ModelCatalog, regularization: Float = 500, threads: Int = FlatIndex.defaultThreads) throws {
+    public init(_ catalog: ModelCatalog, regularization: Float = 500, dropout: Float = 0, threads: Int = FlatIndex.defaultThreads) throws {
         guard regularization > 0, regularization.isFinite, threads >= 1 else {
             throw ModelError.invalidParameter("EASE needs regularization > 0 (got \(regularization)) and threads ≥ 1 (got \(threads))")
         }
+        guard dropout >= 0, dropout < 1 else { throw ModelError.invalidParameter("EASE needs 0 ≤ dropout < 1, got \(dropout)") }
         guard catalog.history.nonzeroCount > 0 else { throw ModelError.emptyTrainingSet }
         let n = catalog.items.count
         do {
@@ -55,7 +63,8 @@ public struct EASEModel: Recommender {
             throw ModelError.invalidParameter("EASE over \(n) items does not fit: \(error)")
         }
         var p = Self.gram(catalog.history, threads: threads)
-        p.withUnsafeMutableBufferPointer { values in for i in 0 ..< n { values[i * n + i] += regularization } }
+        let emphasis = dropout / (1 - dropout)
+        p.withUnsafeMutableBufferPointer { values in for i in 0 ..< n { values[i * n + i] += regularization + emphasis * values[i * n + i] } }
         try OpenBLAS.withThreads(threads) { try LinearAlgebra.positiveDefiniteInverse(&p) }
         // Row j of the table = column j of B = −P_jᵢ / P_jj (P is symmetric), diagonal 0.
         var table = EmbeddingTable(rows: n, dimensions: n)
@@ -70,12 +79,13 @@ public struct EASEModel: Recommender {
                 }
             }
         }
-        try self.init(catalog: catalog, regularization: regularization, table: table)
+        try self.init(catalog: catalog, regularization: regularization, dropout: dropout, table: table)
     }
 
-    private init(catalog: ModelCatalog, regularization: Float, table: EmbeddingTable) throws {
+    private init(catalog: ModelCatalog, regularization: Float, dropout: Float, table: EmbeddingTable) throws {
         self.catalog = catalog
         self.regularization = regularization
+        self.dropout = dropout
         self.table = table
         ranking = try FlatIndex(items: table, metric: .innerProduct)
     }
@@ -144,7 +154,7 @@ public struct EASEModel: Recommender {
 
     public func save(to path: String, metrics: [String: Double]) throws {
         var writer = ModelFileWriter()
-        writer.metadata = try ModelMetadata(kind: kind, parameters: ["regularization": Double(regularization)], catalog: catalog,
+        writer.metadata = try ModelMetadata(kind: kind, parameters: ["regularization": Double(regularization), "dropout": Double(dropout)], catalog: catalog,
                                             metrics: metrics).encoded()
         try catalog.write(to: &writer)
         try writer.add(table, named: "ease.table")
@@ -162,10 +172,14 @@ public struct EASEModel: Recommender {
         guard let lambda = metadata.parameters["regularization"], Float(lambda).isFinite, lambda > 0 else {
             throw ModelError.incompatibleFile(path: path, reason: "EASE parameter 'regularization' is missing or not a positive finite float")
         }
+        let dropout = metadata.parameters["dropout"] ?? 0
+        guard dropout >= 0, dropout < 1 else {
+            throw ModelError.incompatibleFile(path: path, reason: "EASE parameter 'dropout' is \(dropout), expected 0 ≤ dropout < 1")
+        }
         let table = try file.table("ease.table")
         guard table.rows == catalog.items.count, table.dimensions == catalog.items.count else {
             throw ModelError.incompatibleFile(path: path, reason: "section 'ease.table' is \(table.rows) × \(table.dimensions), expected \(catalog.items.count) × \(catalog.items.count) (items × items)")
         }
-        try self.init(catalog: catalog, regularization: Float(lambda), table: table)
+        try self.init(catalog: catalog, regularization: Float(lambda), dropout: Float(dropout), table: table)
     }
 }
