@@ -4,13 +4,17 @@
 #   2. ML-1M, 5-fold random: biased MF mean RMSE;
 #   3. ML-1M as implicit feedback (ratings ≥ 4 positive, 80/20 per user, seed 1): ranking metrics of
 #      ALS, BPR, item-kNN and popularity, and seconds per ALS iteration;
-#   4. with --with-implicit: benfred/implicit 0.7.2's ALS and BPR on the same split (scratch venv in /tmp).
+#   4. with --with-implicit: benfred/implicit 0.7.2's ALS and BPR on the same split (scratch venv in /tmp);
+#   5. issue 15 (run alone with --quality-only): EASE, RP3beta and iALS with Rendle et al.'s options on
+#      seeds 1 and 2 (NDCG, MRR, …), and EASE's fit timed against NumPy's inv + matmul in the same run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${DATASETS:-../shared/datasets}
 swift build -c release --product recommender >/dev/null
 bin=.build/release/recommender
 
+mode=${1:-}
+if [ "$mode" != "--quality-only" ]; then
 echo "== ML-100K, u1…u5, biased MF (200 factors, 100 epochs, lr 0.005, λ 0.1)"
 total=0
 for fold in 1 2 3 4 5; do
@@ -47,4 +51,33 @@ if [ "${1:-}" = "--with-implicit" ]; then
     done
     $venv/bin/python Benchmarks/peers/implicit_als.py "$split" --threads 1 --model bpr --iterations 100
 fi
+fi
+
+echo "== issue 15: ML-1M implicit (ratings ≥ 4, binarized, 80/20 per user), seeds 1 and 2, @10, training items excluded"
+# Tuned settings: `recommender tune` on seed 1's training part (its validation split is carved from
+# it; the test split is never read), then applied to both seeds.
+tuned=$(mktemp -d)
+tune=(--format csv --data "$ratings" --value-column rating --min-value 4 --binary --split holdout:0.2 --seed 1)
+$bin tune "${tune[@]}" --model ease --trials 12 --space regularization=log:50:3000 dropout=choice:0,0.1,0.2,0.33,0.5 \
+    -o "$tuned/edlae.json" 2>/dev/null
+$bin tune "${tune[@]}" --model rp3beta --trials 12 -o "$tuned/rp3beta.json" 2>/dev/null
+$bin tune "${tune[@]}" --model als --factors 64 --iterations 15 --trials 16 -o "$tuned/als.json" 2>/dev/null
+for seed in 1 2; do
+    quality=(--format csv --data "$ratings" --value-column rating --min-value 4 --binary --split holdout:0.2 --seed "$seed" --quiet)
+    for model in "ease --regularization 500" "ease --params $tuned/edlae.json" \
+                 "rp3beta" "rp3beta --params $tuned/rp3beta.json" \
+                 "als --factors 64 --iterations 15 --regularization 0.01 --alpha 1" "als --params $tuned/als.json"; do
+        echo "-- seed $seed: $model"
+        # shellcheck disable=SC2086
+        $bin evaluate "${quality[@]}" --export-split "$split" --model $model
+    done
+done
+cat "$tuned"/*.json
+echo "== EASE fit (λ 500) on the seed-2 training split: ours (train s) against NumPy inv + matmul, same run"
+python3 Benchmarks/peers/ease_numpy.py "$split/train-1.csv" --lambda 500 --repeats 3 --check
+for run in 1 2 3; do
+    $bin evaluate "${quality[@]}" --model ease --regularization 500 | awk 'NR==2{print "ours ease_fit_seconds " $2}'
+done
+python3 Benchmarks/peers/ease_numpy.py "$split/train-1.csv" --lambda 500 --repeats 3
+rm -rf "$tuned"
 rm -rf "$split"

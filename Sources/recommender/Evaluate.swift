@@ -80,20 +80,64 @@ struct DataOptions: ParsableArguments {
 
 /// Which model to train, with its hyper-parameters.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "als, als-cholesky, als-explicit, bpr, biased-mf, item-knn or popularity.") var model = "als"
+    @Option(help: "als, als-cholesky, als-explicit, bpr, biased-mf, item-knn, ease, rp3beta or popularity.") var model = "als"
     @Option(help: "Latent factors.") var factors: Int?
     @Option(help: "Iterations (ALS, BPR) or epochs (biased MF).") var iterations: Int?
     @Option(help: "Regularization λ.") var regularization: Float?
     @Option(help: "ALS confidence scale α (c = 1 + α·r).") var alpha: Float?
     @Option(help: "SGD learning rate (BPR, biased MF).") var learningRate: Float?
     @Option(help: "Interaction weighting before implicit ALS or item-kNN: none, bm25, tfidf.") var weighting = "none"
-    @Option(help: "Neighbours kept per item (item-knn).") var neighbours = 20
+    @Option(help: "Neighbours kept per item (item-knn: default 20; rp3beta: default 200).") var neighbours: Int?
+    @Option(help: "RP3beta popularity penalty β (default 0.6); RP3beta's α is --alpha (default 1).") var beta: Float?
+    @Option(help: "EASE dropout p (EDLAE, Steck 2020): item i's λ grows by p/(1 − p)·(XᵀX)ᵢᵢ; 0 = plain EASE.") var dropout: Float?
+    @Option(help: "iALS unobserved weight α₀ (Rendle et al. 2022; 1 = Hu et al.).") var unobservedWeight: Float?
+    @Option(help: "iALS frequency-scaled regularization exponent ν: λ·(n + α₀·N)^ν per row (0 = plain λ).") var frequencyScaling: Float?
     @Option(help: "Worker threads.") var threads = FlatIndex.defaultThreads
     @Option(help: "Random seed.") var seed: UInt64 = 1
+    @Option(help: "Hyper-parameters as JSON, e.g. written by `recommender tune`; options given on the command line win.")
+    var params: String?
 
     var isRatingModel: Bool { model == "als-explicit" || model == "biased-mf" }
 
     func train(_ catalog: ModelCatalog, progress: ProgressHandler?) throws -> any Recommender {
+        guard let params else { return try trainResolved(catalog, progress: progress) }
+        let file = try TunedParameters.read(params)
+        guard file.model == model else {
+            throw ValidationError("\(params) holds settings for '\(file.model)', but --model is '\(model)': pass --model \(file.model)")
+        }
+        var resolved = self
+        resolved.params = nil
+        try resolved.fill(from: file.parameters, overriding: false, source: params)
+        return try resolved.trainResolved(catalog, progress: progress)
+    }
+
+    /// Sets the hyper-parameters named in `values` (the JSON names of ``TunedParameters``):
+    /// all of them with `overriding`, else only those the command line left unset.
+    mutating func fill(from values: [String: Double], overriding: Bool, source: String) throws {
+        func whole(_ name: String, _ value: Double) throws -> Int {
+            guard let n = Int(exactly: value.rounded()), n >= 1 else { throw ValidationError("\(source): '\(name)' must be a whole number ≥ 1, got \(value)") }
+            return n
+        }
+        for (name, value) in values {
+            guard value.isFinite else { throw ValidationError("\(source): '\(name)' is \(value), expected a finite number") }
+            switch name {
+            case "factors": if overriding || factors == nil { factors = try whole(name, value) }
+            case "iterations": if overriding || iterations == nil { iterations = try whole(name, value) }
+            case "neighbours": if overriding || neighbours == nil { neighbours = try whole(name, value) }
+            case "regularization": if overriding || regularization == nil { regularization = Float(value) }
+            case "alpha": if overriding || alpha == nil { alpha = Float(value) }
+            case "learningRate": if overriding || learningRate == nil { learningRate = Float(value) }
+            case "beta": if overriding || beta == nil { beta = Float(value) }
+            case "unobservedWeight": if overriding || unobservedWeight == nil { unobservedWeight = Float(value) }
+            case "frequencyScaling": if overriding || frequencyScaling == nil { frequencyScaling = Float(value) }
+            case "dropout": if overriding || dropout == nil { dropout = Float(value) }
+            default:
+                throw ValidationError("\(source): unknown parameter '\(name)' (known: \(TunedParameters.names.joined(separator: ", ")))")
+            }
+        }
+    }
+
+    func trainResolved(_ catalog: ModelCatalog, progress: ProgressHandler?) throws -> any Recommender {
         switch model {
         case "als", "als-cholesky":
             var als = ImplicitALS()
@@ -104,6 +148,8 @@ struct ModelOptions: ParsableArguments {
             guard let weights = ImplicitALS.Weighting(rawValue: weighting) else { throw ValidationError("--weighting must be none, bm25 or tfidf") }
             als.weighting = weights
             if model == "als-cholesky" { als.solver = .cholesky }
+            if let unobservedWeight { als.unobservedWeight = unobservedWeight }
+            if let frequencyScaling { als.frequencyScaling = frequencyScaling }
             als.seed = seed
             als.threads = threads
             return try als.fit(catalog, progress: progress)
@@ -134,11 +180,15 @@ struct ModelOptions: ParsableArguments {
             return try mf.fit(catalog, progress: progress)
         case "item-knn":
             guard let weights = ImplicitALS.Weighting(rawValue: weighting) else { throw ValidationError("--weighting must be none, bm25 or tfidf") }
-            return try ItemKNNModel(catalog, neighbours: neighbours, weighting: weights, threads: threads)
+            return try ItemKNNModel(catalog, neighbours: neighbours ?? 20, weighting: weights, threads: threads)
+        case "ease":
+            return try EASEModel(catalog, regularization: regularization ?? 500, dropout: dropout ?? 0, threads: threads)
+        case "rp3beta":
+            return try RP3betaModel(catalog, alpha: alpha ?? 1, beta: beta ?? 0.6, neighbours: neighbours ?? 200, threads: threads)
         case "popularity":
             return try PopularityModel(catalog)
         default:
-            throw ValidationError("--model must be als, als-cholesky, als-explicit, bpr, biased-mf, item-knn or popularity, got '\(model)'")
+            throw ValidationError("--model must be als, als-cholesky, als-explicit, bpr, biased-mf, item-knn, ease, rp3beta or popularity, got '\(model)'")
         }
     }
 }

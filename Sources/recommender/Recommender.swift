@@ -11,7 +11,8 @@ struct RecommenderCommand: ParsableCommand {
         commandName: "recommender",
         abstract: "A realtime recommender engine: exact top-K scoring on OpenBLAS and SIMD kernels.",
         subcommands: [Demo.self, Score.self, Train.self, Evaluate.self, Models.self, Recommend.self, Prompt.self, Batch.self, Benchmark.self, Text.self,
-                      Serve.self, Stream.self],
+                      Serve.self, Stream.self,
+                      Tune.self],
         defaultSubcommand: Demo.self)
 }
 

@@ -48,6 +48,11 @@ let candidates: [Candidate] = [
         als.solver = .cholesky; als.weighting = .bm25; als.threads = 1
         return try als.fit(catalog)
     }, open: { try FactorModel(contentsOf: $0) }),
+    Candidate(name: "iALS (frequency-scaled λ, unobserved weight, Cholesky)", forRatings: false, train: { catalog in
+        var als = ImplicitALS(); als.factors = 8; als.iterations = 10; als.alpha = 5; als.regularization = 0.002
+        als.unobservedWeight = 0.5; als.frequencyScaling = 1; als.solver = .cholesky; als.threads = 2
+        return try als.fit(catalog)
+    }, open: { try FactorModel(contentsOf: $0) }),
     Candidate(name: "BPR", forRatings: false, train: { catalog in
         var bpr = BPR(); bpr.factors = 8; bpr.iterations = 60; bpr.learningRate = 0.05; bpr.threads = 1
         return try bpr.fit(catalog)
@@ -57,6 +62,10 @@ let candidates: [Candidate] = [
     Candidate(name: "item-kNN (BM25)", forRatings: false, train: { try ItemKNNModel($0, neighbours: 30, weighting: .bm25, threads: 1) },
               open: { try ItemKNNModel(contentsOf: $0) }),
     Candidate(name: "popularity", forRatings: false, train: { try PopularityModel($0) }, open: { try PopularityModel(contentsOf: $0) }),
+    Candidate(name: "EASE", forRatings: false, train: { try EASEModel($0, regularization: 20, threads: 2) },
+              open: { try EASEModel(contentsOf: $0) }),
+    Candidate(name: "RP3beta", forRatings: false, train: { try RP3betaModel($0, alpha: 1, beta: 0.5, neighbours: 50, threads: 2) },
+              open: { try RP3betaModel(contentsOf: $0) }),
     Candidate(name: "explicit ALS", forRatings: true, train: { catalog in
         var als = ExplicitALS(); als.factors = 3; als.iterations = 15; als.regularization = 0.05
         return try als.fit(catalog)

@@ -137,7 +137,7 @@ private struct Reader {
         return name
     }
 
-    static let recommenders: Set<String> = ["als", "als-explicit", "bpr", "biased-mf", "item-knn", "popularity"]
+    static let recommenders: Set<String> = ["als", "als-explicit", "bpr", "biased-mf", "item-knn", "popularity", "ease", "rp3beta"]
     static let factorModels: Set<String> = ["als", "als-explicit", "bpr", "biased-mf"]
 
     func pipelines(_ root: JSONValue) throws -> [Pipeline] {

@@ -14,6 +14,8 @@ enum StoredKinds {
         return [
             "als": factorModel, "als-explicit": factorModel, "bpr": factorModel, "biased-mf": factorModel,
             "item-knn": { .recommender(try ItemKNNModel(contentsOf: $0)) },
+            "ease": { .recommender(try EASEModel(contentsOf: $0)) },
+            "rp3beta": { .recommender(try RP3betaModel(contentsOf: $0)) },
             "popularity": { .recommender(try PopularityModel(contentsOf: $0)) },
             textIndex: { .text(try TextIndex(contentsOf: $0)) },
         ]

@@ -71,6 +71,31 @@ public enum LinearAlgebra {
         try check(solved, positiveMeans: { _ in .didNotConverge })
     }
 
+    /// The inverse of symmetric positive definite `a` (Cholesky: spotrf, then spotri), both
+    /// triangles filled, computed in place of `a`. EASE's P = (XᵀX + λI)⁻¹.
+    ///
+    /// Runs with OpenBLAS's current thread count: wrap it in ``OpenBLAS/withThreads(_:_:)`` to
+    /// use several cores.
+    ///
+    /// - Throws: ``LinearAlgebraError/notPositiveDefinite(leadingMinor:)``,
+    ///   ``MatrixError/shapeMismatch(expected:actual:)``.
+    /// - Complexity: O(n³) time (n³/3 for the factor, 2n³/3 for the inverse), no memory beyond `a`.
+    public static func positiveDefiniteInverse(_ a: inout EmbeddingTable) throws {
+        let n = a.rows
+        guard a.dimensions == n else { throw MatrixError.shapeMismatch(expected: n, actual: a.dimensions) }
+        let status = a.withUnsafeMutableBufferPointer { pa in
+            LAPACKE_spotrf(LAPACK_ROW_MAJOR, upper, Int32(n), pa.baseAddress, Int32(n))
+        }
+        try check(status, positiveMeans: { .notPositiveDefinite(leadingMinor: Int($0)) })
+        let inverted = a.withUnsafeMutableBufferPointer { pa in
+            LAPACKE_spotri(LAPACK_ROW_MAJOR, upper, Int32(n), pa.baseAddress, Int32(n))
+        }
+        try check(inverted, positiveMeans: { .notPositiveDefinite(leadingMinor: Int($0)) })
+        a.withUnsafeMutableBufferPointer { pa in
+            for i in 0 ..< n { for j in 0 ..< i { pa[i * n + j] = pa[j * n + i] } }
+        }
+    }
+
     /// Eigenvalues (ascending) and eigenvectors (one per row) of symmetric `a` (ssyevd).
     ///
     /// - Throws: ``LinearAlgebraError/didNotConverge``, ``MatrixError/shapeMismatch(expected:actual:)``.

@@ -26,26 +26,47 @@ public enum Factorization {
     ///   - solving: rows to re-fit (users when `matrix` is users × items).
     ///   - fixed: the other side's factors; `fixed.rows == matrix.columns`.
     ///   - matrix: interaction strengths wᵢ (not yet confidences).
+    ///   - unobservedWeight: the weight α₀ of every item in the Gram term (iALS as Rendle et al.
+    ///     2022 write it): rows solve (α₀YᵀY + λI + Σ (cᵢ − 1) yᵢyᵢᵀ) x = Σ cᵢ yᵢ; 1 is Hu et al.
+    ///   - rowRegularization: per-row λ replacing `regularization` (frequency-scaled
+    ///     regularization), one per row of `matrix`; nil uses `regularization` for every row.
     /// - Throws: ``MatrixError/shapeMismatch(expected:actual:)``,
     ///   ``LinearAlgebraError/notPositiveDefinite(leadingMinor:)`` (Cholesky with λ = 0 only).
     public static func implicitALSStep(solving: inout EmbeddingTable, fixed: EmbeddingTable, matrix: SparseMatrix,
-                                       alpha: Float, regularization: Float, solver: Solver = .conjugateGradient(steps: 3),
+                                       alpha: Float, regularization: Float, unobservedWeight: Float = 1,
+                                       rowRegularization: [Float]? = nil, solver: Solver = .conjugateGradient(steps: 3),
                                        threads: Int) throws {
         try checkShapes(solving: solving, fixed: fixed, matrix: matrix)
+        if let rowRegularization, rowRegularization.count != matrix.rows {
+            throw MatrixError.shapeMismatch(expected: matrix.rows, actual: rowRegularization.count)
+        }
         var gram = LinearAlgebra.gram(fixed)
         let d = fixed.dimensions
-        gram.withUnsafeMutableBufferPointer { g in for f in 0 ..< d { g[f * d + f] += regularization } }
+        let base = rowRegularization == nil ? regularization : 0
+        gram.withUnsafeMutableBufferPointer { g in
+            if unobservedWeight != 1 { for e in g.indices { g[e] *= unobservedWeight } }
+            for f in 0 ..< d { g[f * d + f] += base }
+        }
         let failure = solveRows(solving: &solving, fixed: fixed, matrix: matrix, threads: threads) { row, items, weights, count, x, scratch, y in
+            let extra = rowRegularization?[row] ?? 0
             switch solver {
             case let .conjugateGradient(steps):
                 gram.withUnsafeBufferPointer { g in
-                    Kernels.alsConjugateGradient(dimensions: d, gram: g.baseAddress!, factors: y, rows: items, weights: weights, count: count,
+                    var system = g.baseAddress!
+                    if extra != 0 {
+                        // The row's own G + λᵤI in the scratch past CG's 3·d floats (it holds d² + 3·d).
+                        let copy = scratch + 3 * d
+                        copy.update(from: g.baseAddress!, count: d * d)
+                        for f in 0 ..< d { copy[f * d + f] += extra }
+                        system = UnsafePointer(copy)
+                    }
+                    Kernels.alsConjugateGradient(dimensions: d, gram: system, factors: y, rows: items, weights: weights, count: count,
                                                   alpha: alpha, solution: x, steps: steps, scratch: scratch)
                 }
                 return nil
             case .cholesky:
                 return gram.withUnsafeBufferPointer { g in
-                    Kernels.solveNormalEquations(dimensions: d, gram: g.baseAddress, diagonal: 0, factors: y, rows: items, weights: weights,
+                    Kernels.solveNormalEquations(dimensions: d, gram: g.baseAddress, diagonal: extra, factors: y, rows: items, weights: weights,
                                                  count: count, weighting: .implicitConfidence(alpha: alpha), solution: x, scratch: scratch)
                 }
             }

@@ -15,6 +15,8 @@ internal import RealModule
 /// - **AUC**: the share of (relevant, non-relevant) item pairs, among items not in u's training
 ///   set, that the model orders right, from a full ranking (computed only when asked: it scores
 ///   every item);
+/// - **MRR@K**: 1 / (rank of the first item of L that is in R), 0 when none of L is (mean
+///   reciprocal rank, cut at K);
 /// - **coverage** = |⋃ᵤ L| / number of items (catalog coverage).
 public struct RankingMetrics: Sendable, Equatable {
     /// The list length K the metrics were computed at.
@@ -31,6 +33,8 @@ public struct RankingMetrics: Sendable, Equatable {
     public var meanAveragePrecision = 0.0
     /// Mean NDCG@K with binary gains, in 0 ... 1.
     public var ndcg = 0.0
+    /// Mean reciprocal rank of the first hit within the top K (0 for a user without one), in 0 ... 1.
+    public var mrr = 0.0
     /// nil unless requested.
     public var auc: Double? = nil
     /// Share of the catalog that appears in at least one user's top K.
@@ -39,7 +43,7 @@ public struct RankingMetrics: Sendable, Equatable {
     /// Metric name → value, for tables and model metadata.
     public var named: [(String, Double)] {
         var result = [("P@\(k)", precision), ("R@\(k)", recall), ("MAP@\(k)", meanAveragePrecision), ("NDCG@\(k)", ndcg),
-                      ("HR@\(k)", hitRate), ("coverage@\(k)", coverage)]
+                      ("MRR@\(k)", mrr), ("HR@\(k)", hitRate), ("coverage@\(k)", coverage)]
         if let auc { result.append(("AUC", auc)) }
         return result
     }
@@ -87,10 +91,11 @@ public enum Evaluation {
             for (row, user) in chunk.enumerated() {
                 let list = results[row]
                 let truth = relevant[user]
-                var hits = 0, averagePrecision = 0.0, dcg = 0.0
+                var hits = 0, averagePrecision = 0.0, dcg = 0.0, reciprocalRank = 0.0
                 for (position, item) in list.prefix(k).enumerated() {
                     recommended[item.id] = true
                     if truth.contains(Int32(item.id)) {
+                        if hits == 0 { reciprocalRank = 1 / Double(position + 1) }
                         hits += 1
                         averagePrecision += Double(hits) / Double(position + 1)
                         dcg += 1 / Double.log2(Double(position + 2))
@@ -102,6 +107,7 @@ public enum Evaluation {
                 metrics.hitRate += hits > 0 ? 1 : 0
                 metrics.meanAveragePrecision += averagePrecision / Double(min(k, truth.count))
                 metrics.ndcg += dcg / ideal
+                metrics.mrr += reciprocalRank
                 if includeAUC {
                     // Walking the full ranking, each non-relevant item makes a right-ordered pair
                     // with every relevant item ranked above it.
@@ -122,6 +128,7 @@ public enum Evaluation {
         metrics.hitRate /= n
         metrics.meanAveragePrecision /= n
         metrics.ndcg /= n
+        metrics.mrr /= n
         if includeAUC { metrics.auc = aucSum / n }
         metrics.coverage = Double(recommended.lazy.filter { $0 }.count) / Double(catalog.items.count)
         return metrics

@@ -73,7 +73,14 @@ public struct FactorModel: Recommender {
         } else {
             similarity = try FlatIndex(items: itemFactors, metric: .cosine)
         }
-        if case .implicitALS = algorithm { itemGram = LinearAlgebra.gram(itemFactors) } else { itemGram = nil }
+        if case .implicitALS = algorithm {
+            // iALS (Rendle et al. 2022) weighs the Gram term by the unobserved weight α₀.
+            var gram = LinearAlgebra.gram(itemFactors)
+            if let weight = parameters["unobservedWeight"], weight != 1 {
+                gram.withUnsafeMutableBufferPointer { g in for e in g.indices { g[e] *= Float(weight) } }
+            }
+            itemGram = gram
+        } else { itemGram = nil }
     }
 
     public func recommend(users: [Int], k: Int, excludeSeen: Bool = true, filter: ItemFilter? = nil) throws -> TopKResults {
@@ -153,8 +160,12 @@ public struct FactorModel: Recommender {
         try catalog.checkHistory(items, weights)
         switch algorithm {
         case let .implicitALS(alpha, regularization):
+            // With frequency scaling the row's λ depends on its history's length, as in training.
+            let lambda = ImplicitALS.scaledRegularization(regularization, entries: items.count, otherSide: catalog.items.count,
+                                                          unobservedWeight: Float(parameters["unobservedWeight"] ?? 1),
+                                                          exponent: Float(parameters["frequencyScaling"] ?? 0))
             return try Factorization.implicitALSFoldIn(items: items.map(Int32.init), weights: weights, fixed: itemFactors,
-                                                       gram: itemGram!, alpha: alpha, regularization: regularization)
+                                                       gram: itemGram!, alpha: alpha, regularization: lambda)
         case let .explicitALS(regularization):
             return try Factorization.ridgeRegression(rows: itemFactors.gathering(rows: items), targets: weights,
                                                      regularization: regularization * Float(items.count))

@@ -25,6 +25,13 @@ public struct ImplicitALS: Sendable {
     public var solver = Factorization.Solver.conjugateGradient(steps: 3)
     /// Re-weighting of the interactions before training; none by default.
     public var weighting = Weighting.none
+    /// iALS's unobserved weight α₀ (Rendle et al., "Revisiting the Performance of iALS on Item
+    /// Recommendation Benchmarks", RecSys 2022): every item enters each row's Gram term with
+    /// weight α₀, stored entries with α₀ + α·r. 1 is Hu et al.'s model.
+    public var unobservedWeight: Float = 1
+    /// Frequency-scaled regularization exponent ν (Rendle et al. 2022): a row with n stored
+    /// entries gets λ·(n + α₀·N)^ν, N the other side's count; 0 (the default) is a plain λ.
+    public var frequencyScaling: Float = 0
     /// Seed of the initial vectors (Gaussian, standard deviation 0.01).
     public var seed: UInt64 = 0
     /// Worker threads (default: ``ScoringThreads/limit``, else every core); ALS gives the same
@@ -42,6 +49,9 @@ public struct ImplicitALS: Sendable {
         guard factors >= 1, iterations >= 1, alpha >= 0, regularization >= 0, threads >= 1 else {
             throw ModelError.invalidParameter("ALS needs factors ≥ 1, iterations ≥ 1, alpha ≥ 0, regularization ≥ 0, threads ≥ 1")
         }
+        guard unobservedWeight > 0, unobservedWeight.isFinite, frequencyScaling >= 0, frequencyScaling.isFinite else {
+            throw ModelError.invalidParameter("ALS needs unobservedWeight > 0 (got \(unobservedWeight)) and frequencyScaling ≥ 0 (got \(frequencyScaling))")
+        }
         try checkFactorMemory(catalog, factors: factors)
         guard catalog.history.nonzeroCount > 0 else { throw ModelError.emptyTrainingSet }
         let matrix = try Weights.apply(weighting, to: catalog.history)
@@ -49,11 +59,14 @@ public struct ImplicitALS: Sendable {
         var users = EmbeddingTable.gaussian(rows: catalog.users.count, dimensions: factors, seed: seed, scale: 0.01)
         var items = EmbeddingTable.gaussian(rows: catalog.items.count, dimensions: factors, seed: seed &+ 1, scale: 0.01)
         let clock = ContinuousClock(), start = clock.now
+        let userRegularization = rowRegularization(matrix), itemRegularization = rowRegularization(transposed)
         for iteration in 1 ... iterations {
-            try Factorization.implicitALSStep(solving: &users, fixed: items, matrix: matrix, alpha: alpha,
-                                              regularization: regularization, solver: solver, threads: threads)
-            try Factorization.implicitALSStep(solving: &items, fixed: users, matrix: transposed, alpha: alpha,
-                                              regularization: regularization, solver: solver, threads: threads)
+            try Factorization.implicitALSStep(solving: &users, fixed: items, matrix: matrix, alpha: alpha, regularization: regularization,
+                                              unobservedWeight: unobservedWeight, rowRegularization: userRegularization,
+                                              solver: solver, threads: threads)
+            try Factorization.implicitALSStep(solving: &items, fixed: users, matrix: transposed, alpha: alpha, regularization: regularization,
+                                              unobservedWeight: unobservedWeight, rowRegularization: itemRegularization,
+                                              solver: solver, threads: threads)
             if let progress {
                 let elapsed = seconds(clock.now - start)
                 let loss = try Factorization.implicitALSLoss(users: users, items: items, matrix: matrix, alpha: alpha,
@@ -65,11 +78,28 @@ public struct ImplicitALS: Sendable {
                                userFactors: users, itemFactors: items, parameters: parameters)
     }
 
+    /// λ·(n + α₀·N)^ν per row of `matrix` (n its stored entries, N its columns), or nil for a
+    /// plain λ (ν = 0).
+    func rowRegularization(_ matrix: SparseMatrix) -> [Float]? {
+        guard frequencyScaling != 0 else { return nil }
+        return (0 ..< matrix.rows).map { row in
+            ImplicitALS.scaledRegularization(regularization, entries: matrix.rowOffsets[row + 1] - matrix.rowOffsets[row],
+                                             otherSide: matrix.columns, unobservedWeight: unobservedWeight, exponent: frequencyScaling)
+        }
+    }
+
+    /// Rendle et al.'s frequency-scaled λ for a row with `entries` stored entries.
+    static func scaledRegularization(_ lambda: Float, entries: Int, otherSide: Int, unobservedWeight: Float, exponent: Float) -> Float {
+        exponent == 0 ? lambda : lambda * Float.pow(Float(entries) + unobservedWeight * Float(otherSide), exponent)
+    }
+
     var parameters: [String: Double] {
         var result: [String: Double] = ["factors": Double(factors), "iterations": Double(iterations), "alpha": Double(alpha),
                                         "regularization": Double(regularization), "seed": Double(seed),
                                         "weighting": Double(Weighting.allCases.firstIndex(of: weighting)!)]
         if case let .conjugateGradient(steps) = solver { result["cgSteps"] = Double(steps) } else { result["cholesky"] = 1 }
+        if unobservedWeight != 1 { result["unobservedWeight"] = Double(unobservedWeight) }
+        if frequencyScaling != 0 { result["frequencyScaling"] = Double(frequencyScaling) }
         return result
     }
 }

@@ -1,0 +1,40 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import RecModels
+import Testing
+
+@Suite("recommender tune and --params")
+struct TuneCLITests {
+    @Test("tune writes the best settings as JSON; evaluate, train and models add read them back with --params")
+    func tuneThenParams() throws {
+        let directory = "/tmp/cli-tune-\(getpid())"
+        mkdir(directory, 0o755)
+        defer { _ = run("rm -rf '\(directory)'") }
+        let log = Interactions.synthetic(users: 150, items: 80, interactions: 2500, seed: 4)
+        var csv = "user,item,value\n"
+        for e in 0 ..< log.count { csv += "\(log.users[Int(log.userIndices[e])]),\(log.items[Int(log.itemIndices[e])]),1\n" }
+        let file = fopen(directory + "/events.csv", "w")!
+        fputs(csv, file)
+        fclose(file)
+        let cli = "'\(binaries)/recommender'", data = "--format csv --data \(directory)/events.csv --value-column value"
+
+        let tuned = run("\(cli) tune \(data) --model ease --trials 4 --space regularization=log:1:100 -o \(directory)/ease.json")
+        #expect(tuned.status == 0 && tuned.output.contains("trial 4/4") && tuned.output.contains("best NDCG@10"), "\(tuned.output)")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(directory)/ease.json"))) as! [String: Any]
+        #expect(json["model"] as? String == "ease")
+        let lambda = (json["parameters"] as? [String: Double])?["regularization"]
+        #expect(lambda.map { (1 ... 100).contains($0) } == true, "\(json)")
+
+        let evaluated = run("\(cli) evaluate \(data) --model ease --params \(directory)/ease.json --quiet")
+        #expect(evaluated.status == 0 && evaluated.output.contains("MRR@10"), "\(evaluated.output)")
+        let trained = run("\(cli) train \(data) --model ease --params \(directory)/ease.json -o \(directory)/ease.rkm")
+        #expect(trained.status == 0, "\(trained.output)")
+        #expect(try EASEModel(contentsOf: "\(directory)/ease.rkm").regularization == Float(lambda ?? 0))
+        let added = run("\(cli) models add --store \(directory)/store \(data) --name e --model ease --params \(directory)/ease.json")
+        #expect(added.status == 0 && added.output.contains("(ease)"), "\(added.output)")
+        let mismatched = run("\(cli) evaluate \(data) --model als --params \(directory)/ease.json --quiet")
+        #expect(mismatched.status != 0 && mismatched.output.contains("pass --model ease"), "\(mismatched.output)")
+    }
+}
