@@ -21,8 +21,11 @@ public struct ServerConfiguration: Sendable {
     /// engine with them (``RecommenderService/load(store:settings:)``).
     public var engine = EngineOptions()
     /// Requests that arrive while the engine is busy are answered together in one engine batch
-    /// (``RequestBatcher``); false sends each request to the engine's async entry point alone.
-    public var batchConcurrentRequests = true
+    /// (``RequestBatcher``); false (the default) sends each request to the engine's async entry
+    /// point alone. Off by default: with the factor models' current batch kernel a batch of a
+    /// few requests is slower than the same requests one by one (OpenBLAS packs the whole item
+    /// table for each GEMM), measured with `Benchmarks/http-load.sh`.
+    public var batchConcurrentRequests = false
     /// Engine batches running at once when ``batchConcurrentRequests`` is on.
     public var concurrentBatches = 1
     /// The bearer token model management requires; nil disables those routes (403).

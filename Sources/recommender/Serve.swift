@@ -30,7 +30,7 @@ struct Serve: ParsableCommand {
     @Option(help: "Largest JSON body, bytes.") var maximumBodyBytes = 1 << 20
     @Option(help: "Engine worker threads (default: one per core).") var workers: Int?
     @Option(help: "Engine calls allowed to wait for a worker before 503.") var maximumQueued = 1024
-    @Flag(inversion: .prefixedNo, help: "Answer requests that arrive while the engine is busy together, in one engine batch.") var batching = true
+    @Flag(inversion: .prefixedNo, help: "Answer requests that arrive while the engine is busy together, in one engine batch (off: each request alone).") var batching = false
     @Option(help: "Engine batches running at once (with --batching).") var concurrentBatches = 1
     @Option(help: "Feedback events kept per user.") var recentEventsPerUser = 50
     @Option(help: "Users whose feedback is kept.") var recentEventsUsers = 100_000
