@@ -9,20 +9,23 @@
 # half of the measured saturation rate (wrk's delay()); known users with v2 activated mid-run
 # (must show zero non-2xx and zero socket errors, and both versions answering).
 #
-# Usage: flock /tmp/cpu.lock Benchmarks/http-load.sh [seconds per run, default 15] [connections, default 8]
+# Usage: flock -o /tmp/cpu.lock Benchmarks/http-load.sh [seconds per run, default 15] [connections, default 8]
+# Environment: SERVE_ARGS (extra `recommender serve` options, e.g. --no-batching), BUILD_FLAGS
+# (extra `swift build` flags, to reuse a build made with them), RECOMMENDER (a binary to serve
+# with instead of building one, e.g. an older build to compare with).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-15}
 CONNECTIONS=${2:-8}
 STORE=${STORE:-/tmp/recommender-load-store}
 TOKEN=load-test-token
-swift build -c release --product recommender >/dev/null
-R=.build/release/recommender
+if [ -z "${RECOMMENDER:-}" ]; then swift build -c release ${BUILD_FLAGS:-} --product recommender >/dev/null; fi
+R=${RECOMMENDER:-.build/release/recommender}
 [ -d "$STORE/als" ] || $R serve load-store --directory "$STORE"
 $R models activate --store "$STORE" als 1 >/dev/null   # every run starts on v1
 
 LOG=$(mktemp)
-RECOMMENDER_ADMIN_TOKEN=$TOKEN $R serve --store "$STORE" --port 0 >"$LOG" 2>&1 &
+RECOMMENDER_ADMIN_TOKEN=$TOKEN $R serve --store "$STORE" --port 0 ${SERVE_ARGS:-} >"$LOG" 2>&1 &
 PID=$!
 trap 'kill -TERM $PID 2>/dev/null || true; rm -f "$LOG"' EXIT
 for _ in $(seq 1 600); do grep -q "listening on" "$LOG" && break; sleep 0.1; done
@@ -64,7 +67,7 @@ trap 'rm -f "$LOG"' EXIT
 KERNEL=$($R serve kernel-bound --directory "$STORE" --threads 2 --duration "$DURATION")
 
 echo
-echo "server: 127.0.0.1, $CONNECTIONS connections, wrk -t 1, ${DURATION}s per run; exit after SIGTERM: $STOP"
+echo "server: 127.0.0.1, $CONNECTIONS connections, wrk -t 1, ${DURATION}s per run, serve options '${SERVE_ARGS:-}'; exit after SIGTERM: $STOP"
 printf "%-28s %10s %10s %10s %8s %14s\n" run "req/s" p50 p99 non-2xx "socket errors"
 for line in "$USER_LINE" "$SESSION_LINE" "$HALF_LINE" "$SWAP_LINE"; do
     set -- $line

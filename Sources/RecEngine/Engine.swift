@@ -260,6 +260,14 @@ public final class Engine: Sendable {
         recentEvents.append(user: user, events: events)
     }
 
+    /// Runs `body` on the engine's own threads, behind the same bounded queue as requests: for
+    /// numeric work an adapter does beside the pipelines (the HTTP server's explanations), so
+    /// it never blocks Swift's cooperative pool. - Throws: ``EngineError/overloaded(queued:limit:)``
+    /// and what `body` throws.
+    public func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await onWorker(body)
+    }
+
     /// Async requests waiting for a worker, and running.
     public var queueDepth: (waiting: Int, running: Int) { pool.depth }
 

@@ -1,6 +1,7 @@
 import FoundationEssentials
 import Hummingbird
 import NIOCore
+import RecEngine
 
 /// A client-visible failure: an HTTP status and a JSON body naming the field at fault and the
 /// problem, `{"error": {"status": 400, "field": "k", "problem": "must be at most 100, got 500"}}`.
@@ -14,12 +15,15 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     public let field: String?
     /// What is wrong, in words.
     public let problem: String
+    /// Seconds after which a client may retry (sent as `Retry-After` with 503 when overloaded).
+    public let retryAfterSeconds: Int?
 
     /// An error with `status` about `field`.
-    public init(_ status: HTTPResponse.Status, field: String? = nil, _ problem: String) {
+    public init(_ status: HTTPResponse.Status, field: String? = nil, _ problem: String, retryAfterSeconds: Int? = nil) {
         self.status = status
         self.field = field
         self.problem = problem
+        self.retryAfterSeconds = retryAfterSeconds
     }
 
     /// A 400 about `field`.
@@ -39,6 +43,7 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
         var headers = HTTPFields()
         headers[.contentType] = "application/json; charset=utf-8"
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
+        if let retryAfterSeconds { headers[.retryAfter] = String(retryAfterSeconds) }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }

@@ -67,14 +67,23 @@ extension API {
         let engine = try service.readyEngine()
         let path = try await uploadedFile(request, suffix: ".rkm")
         defer { unlink(path) }
+        return try await addVersion(engine: engine, name: name, activate: activate, how: "uploaded") { store in
+            try store.importFile(path, name: name, fingerprint: fingerprint)
+        }
+    }
+
+    /// Adds a version to the store with `add` on the administration queue, activates it when
+    /// asked, logs it, and answers 201 with the version.
+    func addVersion(engine: Engine, name: String, activate: Bool, how: String,
+                    _ add: @escaping @Sendable (ModelStore) throws -> ModelVersion) async throws -> Response {
         let version = try await service.administer { () throws -> ModelVersion in
             do {
                 guard let store = engine.store else { throw APIError(.conflict, "the engine serves no model store") }
-                let added = try store.importFile(path, name: name, fingerprint: fingerprint)
+                let added = try add(store)
                 return activate ? try engine.activate(name, version: added.version) : added
             } catch { throw RecommenderService.clientError(error) }
         }
-        service.logger.info("model \(name): uploaded v\(version.version)\(activate ? ", active" : "")")
+        service.logger.info("model \(name): \(how) v\(version.version)\(activate ? ", active" : "")")
         return json(versionJSON(version, active: activate), status: .created)
     }
 
@@ -101,51 +110,43 @@ extension API {
         let engine = try service.readyEngine()
         let path = try await uploadedFile(request, suffix: ".csv")
         defer { unlink(path) }
-        let version = try await service.administer { () throws -> ModelVersion in
-            do {
-                let header = try String(contentsOfFile: path, encoding: .utf8).prefix { $0 != "\n" && $0 != "\r\n" }
-                let columns = header.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-                guard columns.contains("user"), columns.contains("item") else {
-                    throw APIError.badRequest("(body)", "the CSV header must name 'user' and 'item' columns (and optionally 'value'), got '\(header.prefix(80))'")
-                }
-                var log = Interactions()
-                _ = try log.load(path, format: InteractionFormat(user: .name("user"), item: .name("item"),
-                                                                 value: columns.contains("value") ? .name("value") : nil))
-                guard log.count > 0 else { throw APIError.badRequest("(body)", "no interactions in the CSV") }
-                var training = log, metrics: [String: Double] = [:], test: Interactions? = nil
-                if let holdout { let split = try log.randomHoldout(testFraction: holdout, seed: 1); (training, test) = (split.train, split.test) }
-                let catalog = try ModelCatalog(training: training)
-                let model: any Recommender
-                switch kind {
-                case "popularity": model = try PopularityModel(catalog)
-                case "bpr":
-                    var bpr = BPR()
-                    bpr.factors = factors
-                    bpr.iterations = iterations
-                    model = try bpr.fit(catalog)
-                default:
-                    var als = ImplicitALS()
-                    als.factors = factors
-                    als.iterations = iterations
-                    model = try als.fit(catalog)
-                }
-                if let test { metrics = Dictionary(uniqueKeysWithValues: try Evaluation.ranking(model, test: test, k: 10).named) }
-                guard let store = engine.store else { throw APIError(.conflict, "the engine serves no model store") }
-                let added = try store.add(model, name: name, fingerprint: training.fingerprint, metrics: metrics)
-                return activate ? try engine.activate(name, version: added.version) : added
-            } catch { throw RecommenderService.clientError(error) }
+        return try await addVersion(engine: engine, name: name, activate: activate, how: "trained (\(kind))") { store in
+            let header = try String(contentsOfFile: path, encoding: .utf8).prefix { $0 != "\n" && $0 != "\r\n" }
+            let columns = header.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard columns.contains("user"), columns.contains("item") else {
+                throw APIError.badRequest("(body)", "the CSV header must name 'user' and 'item' columns (and optionally 'value'), got '\(header.prefix(80))'")
+            }
+            var log = Interactions()
+            _ = try log.load(path, format: InteractionFormat(user: .name("user"), item: .name("item"),
+                                                             value: columns.contains("value") ? .name("value") : nil))
+            guard log.count > 0 else { throw APIError.badRequest("(body)", "no interactions in the CSV") }
+            var training = log, metrics: [String: Double] = [:], test: Interactions? = nil
+            if let holdout { let split = try log.randomHoldout(testFraction: holdout, seed: 1); (training, test) = (split.train, split.test) }
+            let catalog = try ModelCatalog(training: training)
+            let model: any Recommender
+            switch kind {
+            case "popularity": model = try PopularityModel(catalog)
+            case "bpr":
+                var bpr = BPR()
+                bpr.factors = factors
+                bpr.iterations = iterations
+                model = try bpr.fit(catalog)
+            default:
+                var als = ImplicitALS()
+                als.factors = factors
+                als.iterations = iterations
+                model = try als.fit(catalog)
+            }
+            if let test { metrics = Dictionary(uniqueKeysWithValues: try Evaluation.ranking(model, test: test, k: 10).named) }
+            return try store.add(model, name: name, fingerprint: training.fingerprint, metrics: metrics)
         }
-        service.logger.info("model \(name): trained v\(version.version) (\(kind))\(activate ? ", active" : "")")
-        return json(versionJSON(version, active: activate), status: .created)
     }
 
     /// `POST /v1/models/{model}/activate` `{"version": N}`.
     @Sendable func activate(_ request: Request, context: BasicRequestContext) async throws -> Response {
         try authorize(request)
         let name = try modelName(context)
-        let reader = try FieldReader(try await body(request), allowed: ["version"])
-        guard let number = try reader.integer("version") else { throw APIError.badRequest("version", "missing") }
-        guard number >= 1 else { throw APIError.badRequest("version", "must be at least 1, got \(number)") }
+        let number = try service.decoder.activation(try await body(request))
         let engine = try service.readyEngine()
         let version = try await service.administer { () throws -> ModelVersion in
             do { return try engine.activate(name, version: number) } catch { throw RecommenderService.clientError(error) }

@@ -61,7 +61,7 @@ enum OpenAPIDocument {
       "responses": {"200": {"description": "one result per request", "content": {"application/json": {"schema": {"type": "object"}}}},
                     "400": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/Error"}}}},
     "/v1/explain": {"post": {
-      "summary": "Why an implicit-ALS model scores an item for a user or history: one contribution per history item, adding up to the score", "operationId": "explain",
+      "summary": "Why a model recommends an item for a user or history. implicit ALS and item-kNN: one contribution per history item, adding up to the score (method contribution); BPR, biased MF, explicit ALS: the history items most similar to it (method similarity); popularity and text models have none (422)", "operationId": "explain",
       "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "required": ["model", "item"],
         "properties": {"model": {"type": "string"}, "item": {"type": "string"}, "user": {"type": "string"},
                        "items": {"type": "array", "maxItems": 200, "items": {"type": "string"}},

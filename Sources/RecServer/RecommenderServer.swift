@@ -20,6 +20,16 @@ public struct RecommenderServer: Sendable {
     ///
     /// - Parameter onListening: called with the bound port once the server accepts connections.
     public func run(engine: @escaping @Sendable () throws -> Engine, onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+        try await run(onListening: onListening) { service in await service.load(engine) }
+    }
+
+    /// Listens, then loads the engine over the model store at `store` (with the configured
+    /// ``ServerConfiguration/engine`` options) in the background, and serves until a shutdown signal.
+    public func run(store: String, settings: String?, onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+        try await run(onListening: onListening) { service in await service.load(store: store, settings: settings) }
+    }
+
+    private func run(onListening: @escaping @Sendable (Int) -> Void, load: @escaping @Sendable (RecommenderService) async -> Void) async throws {
         let service = self.service
         let configuration = service.configuration
         let app = Application(
@@ -27,7 +37,7 @@ public struct RecommenderServer: Sendable {
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "recommender"),
             onServerRunning: { channel in
                 onListening(channel.localAddress?.port ?? configuration.port)
-                Task { await service.load(engine) }
+                Task { await load(service) }
             },
             logger: service.logger)
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: service.logger))

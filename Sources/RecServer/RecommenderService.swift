@@ -7,17 +7,20 @@ import RecModels
 import RecText
 import Synchronization
 
-/// The state behind the HTTP routes: the engine (once loaded), the worker threads its numeric
-/// calls run on, users' recent feedback, and the metrics.
+/// The state behind the HTTP routes: the engine (once loaded) and the metrics. Requests run on
+/// the engine's own threads through its async entry points, behind its bounded queue; users'
+/// feedback lives in the engine (``Engine/recentEvents``).
 ///
 /// The engine is loaded after the server starts listening (``load(_:)``): until it is, liveness
 /// answers 200 and readiness and every `/v1` engine route 503, so an orchestrator does not send
 /// traffic to a server still mapping its models.
 public final class RecommenderService: Sendable {
-    /// Limits, worker threads, feedback bounds, the admin token.
+    /// Limits, the engine's options, the admin token.
     public let configuration: ServerConfiguration
-    let workers: EngineWorkers
-    let feedback: FeedbackHistory
+    /// Reads and checks request bodies.
+    let decoder: RequestDecoder
+    /// Gathers concurrent requests into engine batches (when configured).
+    let batcher: RequestBatcher?
     let metrics = ServerMetrics()
     private let loaded = Mutex<Engine?>(nil)
     private let failure = Mutex<String?>(nil)
@@ -29,23 +32,39 @@ public final class RecommenderService: Sendable {
     public init(configuration: ServerConfiguration, logger: Logger = Logger(label: "recommender.server")) {
         self.configuration = configuration
         self.logger = logger
-        workers = EngineWorkers(threads: configuration.workerThreads, maximumQueued: configuration.maximumQueuedRequests)
-        feedback = FeedbackHistory(maximumPerUser: configuration.recentEventsPerUser, maximumUsers: configuration.recentEventsUsers)
+        decoder = RequestDecoder(limits: configuration)
+        batcher = configuration.batchConcurrentRequests
+            ? RequestBatcher(maximumRunning: configuration.concurrentBatches, limit: configuration.engine.maximumQueuedRequests) : nil
     }
 
-    /// Builds the engine with `make` on a worker thread and starts serving it; on failure the
-    /// service stays not ready and `/health/ready` reports the error.
+    /// Requests waiting for the engine (in the batcher and in the engine's queue), and engine
+    /// calls running.
+    var queueDepth: (waiting: Int, running: Int) {
+        let inEngine = engine?.queueDepth ?? (waiting: 0, running: 0)
+        return (inEngine.waiting + (batcher?.waiting ?? 0), inEngine.running)
+    }
+
+    /// Builds the engine with `make` off the cooperative pool and starts serving it; on failure
+    /// the service stays not ready and `/health/ready` reports the error. `make` should pass
+    /// ``ServerConfiguration/engine`` as the engine's options (``load(store:settings:)`` does).
     public func load(_ make: @escaping @Sendable () throws -> Engine) async {
         do {
             let engine = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Engine, any Error>) in
                 administration.async { continuation.resume(with: Result { try make() }) }
             }
             loaded.withLock { $0 = engine }
-            logger.info("engine ready: pipelines \(engine.pipelines.keys.sorted().joined(separator: ", "))")
+            logger.info("engine ready: pipelines \(engine.pipelineNames.joined(separator: ", "))")
         } catch {
             failure.withLock { $0 = "\(error)" }
             logger.error("the engine failed to load: \(error)")
         }
+    }
+
+    /// Loads the engine over the model store at `store` with the pipelines of `settings` (or
+    /// the defaults) and the configured ``ServerConfiguration/engine`` options.
+    public func load(store: String, settings: String?) async {
+        let options = configuration.engine
+        await load { try Engine(store: store, settings: settings, options: options) }
     }
 
     /// The engine, when loaded.
@@ -71,31 +90,61 @@ public final class RecommenderService: Sendable {
 
     // MARK: Recommendations
 
-    /// Runs `request` through `pipeline` on a worker thread: the user's recent feedback is
-    /// folded in first (and so left out of the results), k is checked against the configured
-    /// maximum and the catalog, and stage timings go to the metrics.
+    /// Checks k against the configured maximum and the pipeline's catalog.
+    /// - Throws: 404 for an unknown pipeline, 400 for k out of range.
+    func check(_ request: RecommendationRequest, pipeline name: String, engine: Engine, field: String = "") throws {
+        guard let pipeline = engine.pipelines[name] else {
+            throw APIError(.notFound, field: field + "pipeline", "no pipeline '\(name)' (have \(engine.pipelineNames.joined(separator: ", ")))")
+        }
+        if let k = request.k {
+            let limit = min(configuration.maximumK, catalogSize(of: pipeline, engine: engine))
+            guard (1 ... max(1, limit)).contains(k) else {
+                throw APIError.badRequest(field + "k", "must be between 1 and \(limit) (the configured maximum and the catalog's size), got \(k)")
+            }
+        }
+    }
+
+    /// Runs `request` through `pipeline` on the engine's own threads — gathered with the
+    /// requests that arrive meanwhile into one engine batch (``RequestBatcher``), or alone
+    /// through the async entry point — behind a bounded queue; the user's recent feedback is
+    /// folded in and left out of the results; stage timings go to the metrics.
     func recommend(_ request: RecommendationRequest, pipeline name: String) async throws -> RecommendationResponse {
         let engine = try readyEngine()
-        guard let pipeline = engine.pipelines[name] else {
-            throw APIError(.notFound, field: "pipeline", "no pipeline '\(name)' (have \(engine.pipelines.keys.sorted().joined(separator: ", ")))")
-        }
-        var request = request
-        let limit = min(configuration.maximumK, catalogSize(of: pipeline, engine: engine))
-        if let k = request.k, !(1 ... max(1, limit)).contains(k) {
-            throw APIError.badRequest("k", "must be between 1 and \(limit) (the configured maximum and the catalog's size), got \(k)")
-        }
-        if let user = request.user {
-            let recent = feedback.events(of: user)
-            if !recent.isEmpty { request.history = recent + request.history }
-        }
-        let models = engine.models, prepared = request, threads = configuration.threadsPerRequest
-        let response = try await workers.run { () throws -> RecommendationResponse in
-            do {
-                return try ScoringThreads.$limit.withValue(threads) { try pipeline.run(prepared, models: models) }
-            } catch { throw Self.clientError(error) }
-        }
+        try check(request, pipeline: name, engine: engine)
+        let response: RecommendationResponse
+        do {
+            if let batcher {
+                response = try await batcher.recommend(PipelineRequest(pipeline: name, request: request), engine: engine)
+            } else {
+                response = try await engine.recommend(request, pipeline: name)
+            }
+        } catch { throw Self.clientError(error) }
         metrics.stages(pipeline: name, timings: response.timings)
         return response
+    }
+
+    /// Runs a batch with the engine's batch entry point: one engine call, requests grouped by
+    /// pipeline and scored together. Entries with a bad pipeline or k fail alone.
+    func recommend(batch requests: [PipelineRequest]) async throws -> [Result<RecommendationResponse, any Error>] {
+        let engine = try readyEngine()
+        var results = [Result<RecommendationResponse, any Error>?](repeating: nil, count: requests.count)
+        var runnable: [PipelineRequest] = [], positions: [Int] = []
+        for (n, entry) in requests.enumerated() {
+            do {
+                try check(entry.request, pipeline: entry.pipeline, engine: engine)
+                runnable.append(entry)
+                positions.append(n)
+            } catch { results[n] = .failure(error) }
+        }
+        if !runnable.isEmpty {
+            let answers: [Result<RecommendationResponse, any Error>]
+            do { answers = try await engine.recommend(batch: runnable) } catch { throw Self.clientError(error) }
+            for (n, answer) in zip(positions, answers) {
+                results[n] = answer.mapError { Self.clientError($0) }
+                if case let .success(response) = answer { metrics.stages(pipeline: response.pipeline, timings: response.timings) }
+            }
+        }
+        return results.map { $0! }
     }
 
     /// Items in the catalog of the pipeline's first source model (bounds k).
@@ -112,6 +161,12 @@ public final class RecommenderService: Sendable {
     static func clientError(_ error: any Error) -> any Error {
         switch error {
         case let error as APIError: return error
+        case let error as EngineError:
+            switch error {
+            case .overloaded: return APIError(.serviceUnavailable, "\(error)", retryAfterSeconds: 1)
+            case .unknownPipeline: return APIError(.notFound, field: "pipeline", "\(error)")
+            case .noStore: return APIError(.conflict, "\(error)")
+            }
         case let error as PipelineError:
             switch error {
             case .badRequest: return APIError(.badRequest, "\(error)")

@@ -52,14 +52,12 @@ func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
     Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: value.encoded())))
 }
 
-/// A JSON response of an `Encodable` value.
-func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys]
-    // A score that overflowed is reported, not turned into a 500.
-    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
-    return Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
-                    body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+/// A JSON response of a recommendation.
+func json(_ response: RecommendationResponse, status: HTTPResponse.Status = .ok) -> Response {
+    var out: [UInt8] = []
+    out.reserveCapacity(128 + 96 * response.items.count)
+    ResponseJSON.write(response, into: &out)
+    return Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: out)))
 }
 
 struct API: Sendable {
@@ -68,11 +66,11 @@ struct API: Sendable {
 
     // MARK: Reading requests
 
+    /// The body as JSON (at most ``ServerConfiguration/maximumBodyBytes``; 413 beyond).
     func body(_ request: Request) async throws -> JSONValue {
         var request = request
         let buffer = try await request.collectBody(upTo: limits.maximumBodyBytes)
-        guard buffer.readableBytes > 0 else { throw APIError.badRequest("(body)", "the body is empty; a JSON object is expected") }
-        return try JSONValue.parse(Array(buffer.readableBytesView))
+        return try service.decoder.json(buffer.readableBytesView)
     }
 
     func parameter(_ context: BasicRequestContext, _ name: String) throws -> String {
@@ -96,57 +94,18 @@ struct API: Sendable {
         return items
     }
 
-    /// One event object: `{item, type?, weight?, time?}` (and `user` where `allowUser`).
-    func event(_ value: JSONValue, path: String) throws -> Event {
-        let reader = try FieldReader(value, path: path, allowed: ["item", "type", "weight", "time"])
-        guard let item = try reader.string("item", maximumLength: 1_000) else { throw APIError.badRequest(reader.name("item"), "missing") }
-        let weight = try reader.number("weight")
-        if let weight, !(weight > 0 && weight <= 1e6) { throw APIError.badRequest(reader.name("weight"), "must be positive and at most 1e6, got \(weight)") }
-        return Event(item: item, type: try reader.string("type", maximumLength: 64) ?? "view", timestamp: try reader.number("time"),
-                     weight: weight.map(Float.init))
-    }
-
-    func events(_ reader: FieldReader, _ key: String) throws -> [Event] {
-        try reader.array(key, maximumCount: limits.maximumSessionItems)?.enumerated().map { try event($1, path: "\(reader.name(key))[\($0)]") } ?? []
-    }
-
-    /// A general request object: `{pipeline?, user?, items?, events?, text?, k?, exclude?}`.
-    func recommendation(_ value: JSONValue, path: String = "", pipelineRequired: Bool) throws -> (pipeline: String?, request: RecommendationRequest) {
-        let reader = try FieldReader(value, path: path, allowed: ["pipeline", "user", "items", "events", "text", "k", "exclude"])
-        let pipeline = try reader.string("pipeline", maximumLength: 200)
-        if pipelineRequired && pipeline == nil { throw APIError.badRequest(reader.name("pipeline"), "missing") }
-        let items = try reader.strings("items", maximumCount: limits.maximumSessionItems) ?? []
-        let events = try events(reader, "events")
-        guard items.count + events.count <= limits.maximumSessionItems else {
-            throw APIError.badRequest(reader.name("items"), "items and events together exceed \(limits.maximumSessionItems)")
-        }
-        let request = RecommendationRequest(user: try reader.string("user", maximumLength: 1_000),
-                                            history: items.map { Event(item: $0) } + events, text: try reader.string("text"),
-                                            k: try reader.integer("k"),
-                                            exclude: try reader.strings("exclude", maximumCount: limits.maximumSessionItems) ?? [])
-        return (pipeline, request)
-    }
-
     // MARK: Recommendation routes
 
     @Sendable func userRecommendations(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let pipeline = try parameter(context, "pipeline")
         let query = RecommendationRequest(user: try parameter(context, "user"), k: try queryK(request), exclude: try queryExclude(request))
-        return try json(try await service.recommend(query, pipeline: pipeline))
+        return json(try await service.recommend(query, pipeline: pipeline))
     }
 
     @Sendable func session(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let pipeline = try parameter(context, "pipeline")
-        let reader = try FieldReader(try await body(request), allowed: ["items", "events", "k", "exclude"])
-        let items = try reader.strings("items", maximumCount: limits.maximumSessionItems) ?? []
-        let events = try events(reader, "events")
-        guard items.count + events.count <= limits.maximumSessionItems else {
-            throw APIError.badRequest("items", "items and events together exceed \(limits.maximumSessionItems)")
-        }
-        guard !items.isEmpty || !events.isEmpty else { throw APIError.badRequest("items", "a session needs at least one item or event") }
-        let query = RecommendationRequest(history: items.map { Event(item: $0) } + events, k: try reader.integer("k"),
-                                          exclude: try reader.strings("exclude", maximumCount: limits.maximumSessionItems) ?? [])
-        return try json(try await service.recommend(query, pipeline: pipeline))
+        let query = try service.decoder.session(try await body(request))
+        return json(try await service.recommend(query, pipeline: pipeline))
     }
 
     @Sendable func similar(_ request: Request, context: BasicRequestContext) async throws -> Response {
@@ -156,7 +115,7 @@ struct API: Sendable {
             throw APIError(.notFound, field: "item", "unknown item '\(item)' in pipeline '\(pipeline)'")
         }
         let query = RecommendationRequest(items: [item], k: try queryK(request), exclude: try queryExclude(request))
-        return try json(try await service.recommend(query, pipeline: pipeline))
+        return json(try await service.recommend(query, pipeline: pipeline))
     }
 
     /// Whether the pipeline's first recommender knows `item` (nil: it has no recommender).
@@ -170,78 +129,66 @@ struct API: Sendable {
 
     @Sendable func search(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let pipeline = try parameter(context, "pipeline")
-        let reader = try FieldReader(try await body(request), allowed: ["text", "k"])
-        guard let text = try reader.string("text"), !text.allSatisfy(\.isWhitespace) else {
-            throw APIError.badRequest("text", "missing or blank")
-        }
-        return try json(try await service.recommend(RecommendationRequest(text: text, k: try reader.integer("k")), pipeline: pipeline))
+        return json(try await service.recommend(try service.decoder.search(try await body(request)), pipeline: pipeline))
     }
 
     @Sendable func recommend(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        let (pipeline, query) = try recommendation(try await body(request), pipelineRequired: true)
-        return try json(try await service.recommend(query, pipeline: pipeline!))
+        let (pipeline, query) = try service.decoder.recommendation(try await body(request), pipelineRequired: true)
+        return json(try await service.recommend(query, pipeline: pipeline!))
     }
 
+    /// One engine batch call for the whole body; each entry answers with its own status.
     @Sendable func batch(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        let reader = try FieldReader(try await body(request), allowed: ["requests"])
-        guard let entries = try reader.array("requests", maximumCount: limits.maximumBatchRequests), !entries.isEmpty else {
-            throw APIError.badRequest("requests", "missing or empty: a list of requests is expected")
-        }
-        // Every entry is checked before any runs, so a malformed batch is refused whole.
-        let parsed = try entries.enumerated().map { try recommendation($1, path: "requests[\($0)]", pipelineRequired: true) }
-        let service = self.service
-        let results = await withTaskGroup(of: (Int, JSONValue).self) { group in
-            for (index, entry) in parsed.enumerated() {
-                group.addTask {
-                    do {
-                        let response = try await service.recommend(entry.request, pipeline: entry.pipeline!)
-                        let encoder = JSONEncoder()
-                        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
-                        let encoded = try JSONDecoder().decode(JSONValue.self, from: try encoder.encode(response))
-                        return (index, .object(["status": .number(200), "response": encoded]))
-                    } catch {
-                        let failure = (RecommenderService.clientError(error) as? APIError) ?? APIError(.internalServerError, "\(error)")
-                        var object: [String: JSONValue] = ["status": .number(Double(failure.status.code)), "problem": .string(failure.problem)]
-                        if let field = failure.field { object["field"] = .string("requests[\(index)].\(field)") }
-                        return (index, .object(["status": .number(Double(failure.status.code)), "error": .object(object)]))
-                    }
-                }
+        let requests = try service.decoder.batch(try await body(request))
+        let results = try await service.recommend(batch: requests)
+        var out: [UInt8] = []
+        out.reserveCapacity(64 + 1024 * results.count)
+        out.append(contentsOf: #"{"results":["#.utf8)
+        for (index, result) in results.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            switch result {
+            case let .success(response):
+                out.append(contentsOf: #"{"response":"#.utf8)
+                ResponseJSON.write(response, into: &out)
+                out.append(contentsOf: #","status":200}"#.utf8)
+            case let .failure(error):
+                let failure = (RecommenderService.clientError(error) as? APIError) ?? APIError(.internalServerError, "\(error)")
+                var object: [String: JSONValue] = ["status": .number(Double(failure.status.code)), "problem": .string(failure.problem)]
+                if let field = failure.field { object["field"] = .string("requests[\(index)].\(field)") }
+                JSONValue.object(["status": .number(Double(failure.status.code)), "error": .object(object)]).write(into: &out)
             }
-            var ordered = [JSONValue](repeating: .null, count: parsed.count)
-            for await (index, value) in group { ordered[index] = value }
-            return ordered
         }
-        return json(.object(["results": .array(results)]))
+        out.append(contentsOf: "]}".utf8)
+        return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: out)))
     }
 
     // MARK: Explanations, items, pipelines, models
 
+    /// Why `model` would recommend `item` to `user` (training history + recent feedback)
+    /// and/or for `items`/`events` (see ``Explanations`` for each kind of model).
     @Sendable func explain(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        let reader = try FieldReader(try await body(request), allowed: ["model", "item", "user", "items", "events"])
-        guard let name = try reader.string("model", maximumLength: 200) else { throw APIError.badRequest("model", "missing") }
-        guard let item = try reader.string("item", maximumLength: 1_000) else { throw APIError.badRequest("item", "missing") }
-        let user = try reader.string("user", maximumLength: 1_000)
-        let extra = (try reader.strings("items", maximumCount: limits.maximumSessionItems) ?? []).map { Event(item: $0) } + (try events(reader, "events"))
+        let asked = try service.decoder.explanation(try await body(request))
         let engine = try service.readyEngine()
         let snapshot = engine.models.snapshot()
-        guard let found = try? snapshot.snapshot(name) else { throw APIError(.notFound, field: "model", "no model '\(name)' is served") }
-        guard case let .recommender(recommender) = found.model, let model = recommender as? FactorModel, model.kind == "als" else {
-            throw APIError(.unprocessableContent, field: "model", "model '\(name)' is a '\(found.model.kind)' model; explanations are available for implicit ALS ('als') models")
+        guard let found = try? snapshot.snapshot(asked.model) else { throw APIError(.notFound, field: "model", "no model '\(asked.model)' is served") }
+        guard case let .recommender(model) = found.model else {
+            throw APIError(.unprocessableContent, field: "model",
+                           "model '\(asked.model)' is a '\(found.model.kind)' model, which has no explanation; explanations exist for \(Explanations.explainedKinds.joined(separator: ", "))")
         }
         let catalog = model.catalog
-        guard let target = catalog.items.index(of: item) else { throw APIError(.notFound, field: "item", "unknown item '\(item)' in model '\(name)'") }
+        guard let target = catalog.items.index(of: asked.item) else { throw APIError(.notFound, field: "item", "unknown item '\(asked.item)' in model '\(asked.model)'") }
         var history: [Int] = [], weights: [Float] = []
-        if let user {
+        if let user = asked.user {
             if let row = catalog.users.index(of: user) {
                 let (items, values) = catalog.history.row(row)
                 history += items.map(Int.init)
                 weights += values
             }
-            for event in service.feedback.events(of: user) {
+            for event in engine.recentEvents.events(of: user) {
                 if let index = catalog.items.index(of: event.item) { history.append(index); weights.append(event.weight ?? 1) }
             }
         }
-        for (n, event) in extra.enumerated() {
+        for (n, event) in asked.events.enumerated() {
             guard let index = catalog.items.index(of: event.item) else { throw APIError(.notFound, field: "items[\(n)]", "unknown item '\(event.item)'") }
             history.append(index)
             weights.append(event.weight ?? 1)
@@ -249,14 +196,17 @@ struct API: Sendable {
         guard !history.isEmpty else {
             throw APIError(.unprocessableContent, field: "user", "nothing to explain from: give a known user, items or events")
         }
-        let items = history, strengths = weights
-        let (score, contributions) = try await service.workers.run { () throws -> (Float, [ScoredItem]) in
-            do { return try model.explain(history: items, weights: strengths, item: target) } catch { throw RecommenderService.clientError(error) }
-        }
+        let items = history, strengths = weights, name = asked.model
+        let explanation: Explanations.Explanation
+        do {
+            explanation = try await engine.run { try Explanations.explain(model, name: name, history: items, weights: strengths, item: target) }
+        } catch { throw RecommenderService.clientError(error) }
+        let key = explanation.method == .contribution ? "contribution" : "similarity"
         return json(.object([
-            "model": .string(name), "version": .number(Double(found.version ?? 0)), "item": .string(item), "score": .number(Double(score)),
-            "contributions": .array(contributions.prefix(20).map {
-                .object(["item": .string(catalog.items[$0.id]), "contribution": .number(Double($0.score))])
+            "model": .string(asked.model), "kind": .string(model.kind), "version": .number(Double(found.version ?? 0)), "item": .string(asked.item),
+            "method": .string(explanation.method.rawValue), "score": explanation.score.map { .number(Double($0)) } ?? .null,
+            "contributions": .array(explanation.because.prefix(20).map {
+                .object(["item": .string(catalog.items[$0.id]), key: .number(Double($0.score))])
             }),
         ]))
     }
@@ -324,42 +274,47 @@ struct API: Sendable {
 
     // MARK: Feedback
 
+    /// Records events as the user's latest in the engine: their next recommendation folds them
+    /// in and leaves them out.
     @Sendable func feedback(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        let reader = try FieldReader(try await body(request), allowed: ["user", "item", "type", "weight", "time", "events"])
-        guard let user = try reader.string("user", maximumLength: 1_000), !user.isEmpty else { throw APIError.badRequest("user", "missing") }
-        var events = try events(reader, "events")
-        if reader.has("item") {
-            events.append(try event(.object(reader.fields.filter { ["item", "type", "weight", "time"].contains($0.key) }), path: ""))
-        } else if reader.has("type") || reader.has("weight") || reader.has("time") {
-            throw APIError.badRequest("item", "missing (type, weight and time describe an item)")
-        }
-        guard !events.isEmpty else { throw APIError.badRequest("item", "missing: give an item or a list of events") }
-        let history = service.feedback.append(user: user, events: events)
+        let (user, events) = try service.decoder.feedback(try await body(request))
+        let history = try service.readyEngine().feedback(user: user, events: events)
         return json(.object(["user": .string(user), "accepted": .number(Double(events.count)), "recent": .number(Double(history.count))]), status: .accepted)
     }
 
     // MARK: Health, metrics, page
 
+    /// 200 once the engine is loaded and every model with an active version is served; 503
+    /// before, or when a model failed to load (the status lists each model and why).
     @Sendable func ready(_ request: Request, context: BasicRequestContext) async throws -> Response {
         guard let engine = service.engine else {
             return json(.object(["status": .string("not ready"), "problem": .string(service.loadError.map { "the engine failed to load: \($0)" } ?? "the models are still loading")]),
                         status: .serviceUnavailable)
         }
-        return json(.object([
-            "status": .string("ready"),
-            "models": .array(engine.models.served.map { .object(["name": .string($0.name), "kind": .string($0.kind), "version": $0.version.map { .number(Double($0)) } ?? .null]) }),
-        ]))
+        let models: [JSONValue] = engine.status().map { model in
+            var fields: [String: JSONValue] = ["name": .string(model.name), "kind": .string(model.kind), "loaded": .bool(model.loaded),
+                                               "version": model.version.map { .number(Double($0)) } ?? .null]
+            if let error = model.error { fields["error"] = .string(error) }
+            return .object(fields)
+        }
+        guard engine.isReady else {
+            let failed = engine.status().filter { !$0.loaded }.map(\.name)
+            return json(.object(["status": .string("not ready"), "problem": .string("models failed to load: \(failed.joined(separator: ", "))"),
+                                 "models": .array(models)]), status: .serviceUnavailable)
+        }
+        return json(.object(["status": .string("ready"), "models": .array(models)]))
     }
 
     @Sendable func metricsText(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let metrics = service.metrics
-        metrics.gauge("recommender_queue_depth", [], Double(service.workers.queued))
-        metrics.gauge("recommender_engine_running", [], Double(service.workers.running))
-        metrics.gauge("recommender_ready", [], service.engine == nil ? 0 : 1)
-        metrics.gauge("recommender_feedback_users", [], Double(service.feedback.userCount))
-        metrics.gauge("recommender_feedback_events", [], Double(service.feedback.eventCount))
-        metrics.gauge("recommender_feedback_evicted_users_total", [], Double(service.feedback.evictedUsers))
-        for model in service.engine?.models.served ?? [] {
+        let engine = service.engine
+        let depth = service.queueDepth
+        metrics.gauge("recommender_queue_depth", [], Double(depth.waiting))
+        metrics.gauge("recommender_engine_running", [], Double(depth.running))
+        metrics.gauge("recommender_ready", [], engine?.isReady == true ? 1 : 0)
+        metrics.gauge("recommender_feedback_users", [], Double(engine?.recentEvents.userCount ?? 0))
+        metrics.gauge("recommender_feedback_evicted_users_total", [], Double(engine?.recentEvents.evictedUsers ?? 0))
+        for model in engine?.models.served ?? [] {
             metrics.gauge("recommender_model_version", [("model", model.name)], Double(model.version ?? 0))
         }
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

@@ -1,3 +1,5 @@
+import RecEngine
+
 /// What the server listens on and the limits it enforces on every request.
 public struct ServerConfiguration: Sendable {
     /// Address to bind; 127.0.0.1 by default, so nothing outside the machine reaches it unless asked.
@@ -14,34 +16,22 @@ public struct ServerConfiguration: Sendable {
     public var maximumSessionItems: Int = 200
     /// Most requests in one batch body.
     public var maximumBatchRequests: Int = 100
-    /// Engine calls waiting for a worker beyond which requests are refused with 503.
-    public var maximumQueuedRequests: Int = 1024
-    /// Threads running engine calls (the numeric work); default: one per core.
-    public var workerThreads: Int = ServerConfiguration.cores
-    /// Threads one request's kernel calls may use: 1 by default, so concurrent requests run side
-    /// by side on the worker threads instead of fighting over cores.
-    public var threadsPerRequest: Int = 1
-    /// Feedback events kept per user (oldest dropped first).
-    public var recentEventsPerUser: Int = 50
-    /// Users whose feedback is kept (the least recently updated evicted first).
-    public var recentEventsUsers: Int = 100_000
+    /// The engine's options: its worker threads, its bounded queue (beyond it requests get 503
+    /// with `Retry-After`), and the bounds of users' recent feedback. The server builds its
+    /// engine with them (``RecommenderService/load(store:settings:)``).
+    public var engine = EngineOptions()
+    /// Requests that arrive while the engine is busy are answered together in one engine batch
+    /// (``RequestBatcher``); false (the default) sends each request to the engine's async entry
+    /// point alone. Off by default: with the factor models' current batch kernel a batch of a
+    /// few requests is slower than the same requests one by one (OpenBLAS packs the whole item
+    /// table for each GEMM), measured with `Benchmarks/http-load.sh`.
+    public var batchConcurrentRequests = false
+    /// Engine batches running at once when ``batchConcurrentRequests`` is on.
+    public var concurrentBatches = 1
     /// The bearer token model management requires; nil disables those routes (403).
     /// Never logged.
     public var adminToken: String?
 
     /// The defaults.
     public init() {}
-
-    /// Online processors.
-    public static var cores: Int {
-        #if canImport(Glibc)
-        max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-        #else
-        2
-        #endif
-    }
 }
-
-#if canImport(Glibc)
-import Glibc
-#endif

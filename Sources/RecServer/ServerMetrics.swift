@@ -11,12 +11,16 @@ import Synchronization
 /// - `recommender_stage_duration_seconds{pipeline, stage}` — per-stage latency histograms, seconds;
 /// - `recommender_queue_depth` / `recommender_engine_running` — engine calls waiting / running;
 /// - `recommender_model_version{model}` — the served version of each model;
-/// - `recommender_feedback_users`, `recommender_feedback_events`, `recommender_feedback_evicted_users_total`.
+/// - `recommender_feedback_users`, `recommender_feedback_evicted_users_total` — the engine's recent-events store.
 final class ServerMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
     let factory: PrometheusMetricsFactory
-    private let counters = Mutex<[String: CoreMetrics.Counter]>([:])
-    private let timers = Mutex<[String: CoreMetrics.Timer]>([:])
+    /// Metric handles by what labels them, made once: a request only looks them up (no label
+    /// strings are built per request).
+    private struct RequestKey: Hashable { let route: String, method: String, status: Int }
+    private struct StageKey: Hashable { let pipeline: String, stage: String }
+    private let requestMetrics = Mutex<[RequestKey: (counter: CoreMetrics.Counter, timer: CoreMetrics.Timer)]>([:])
+    private let stageTimers = Mutex<[StageKey: CoreMetrics.Timer]>([:])
 
     init() {
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -30,34 +34,30 @@ final class ServerMetrics: Sendable {
     }
 
     /// Counts one request and records its latency.
-    func request(route: String, method: String, status: Int, seconds: Double) {
-        let key = "\(route)\u{0}\(method)\u{0}\(status)"
-        let counter = counters.withLock { counters in
-            if let counter = counters[key] { return counter }
-            let counter = CoreMetrics.Counter(label: "http_requests_total",
-                                              dimensions: [("route", route), ("method", method), ("status", String(status))], factory: factory)
-            counters[key] = counter
-            return counter
+    func request(route: String, method: String, status: Int, nanoseconds: Int64) {
+        let key = RequestKey(route: route, method: method, status: status)
+        let handles = requestMetrics.withLock { handles in
+            if let found = handles[key] { return found }
+            let made = (CoreMetrics.Counter(label: "http_requests_total", dimensions: [("route", route), ("method", method), ("status", String(status))], factory: factory),
+                        CoreMetrics.Timer(label: "http_request_duration_seconds", dimensions: [("route", route)], factory: factory))
+            handles[key] = made
+            return made
         }
-        counter.increment()
-        timer("http_request_duration_seconds", [("route", route)]).recordNanoseconds(Int64(seconds * 1e9))
+        handles.counter.increment()
+        handles.timer.recordNanoseconds(nanoseconds)
     }
 
     /// Records one pipeline run's stage timings (microseconds in, seconds out).
     func stages(pipeline: String, timings: [String: Double]) {
         for (stage, microseconds) in timings {
-            timer("recommender_stage_duration_seconds", [("pipeline", pipeline), ("stage", stage)])
-                .recordNanoseconds(Int64(microseconds * 1000))
-        }
-    }
-
-    private func timer(_ label: String, _ dimensions: [(String, String)]) -> CoreMetrics.Timer {
-        let key = label + dimensions.map { "\u{0}\($0.1)" }.joined()
-        return timers.withLock { timers in
-            if let timer = timers[key] { return timer }
-            let timer = CoreMetrics.Timer(label: label, dimensions: dimensions, factory: factory)
-            timers[key] = timer
-            return timer
+            let key = StageKey(pipeline: pipeline, stage: stage)
+            let timer = stageTimers.withLock { timers in
+                if let timer = timers[key] { return timer }
+                let timer = CoreMetrics.Timer(label: "recommender_stage_duration_seconds", dimensions: [("pipeline", pipeline), ("stage", stage)], factory: factory)
+                timers[key] = timer
+                return timer
+            }
+            timer.recordNanoseconds(Int64(microseconds * 1000))
         }
     }
 
@@ -77,9 +77,9 @@ struct MetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
         let response = try await next(request, context)
-        let elapsed = ContinuousClock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-        metrics.request(route: context.endpointPath ?? "NotFound", method: request.method.rawValue, status: Int(response.status.code), seconds: seconds)
+        let elapsed = (ContinuousClock.now - start).components
+        metrics.request(route: context.endpointPath ?? "NotFound", method: request.method.rawValue, status: Int(response.status.code),
+                        nanoseconds: elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)
         return response
     }
 }

@@ -30,6 +30,8 @@ struct Serve: ParsableCommand {
     @Option(help: "Largest JSON body, bytes.") var maximumBodyBytes = 1 << 20
     @Option(help: "Engine worker threads (default: one per core).") var workers: Int?
     @Option(help: "Engine calls allowed to wait for a worker before 503.") var maximumQueued = 1024
+    @Flag(inversion: .prefixedNo, help: "Answer requests that arrive while the engine is busy together, in one engine batch (off: each request alone).") var batching = false
+    @Option(help: "Engine batches running at once (with --batching).") var concurrentBatches = 1
     @Option(help: "Feedback events kept per user.") var recentEventsPerUser = 50
     @Option(help: "Users whose feedback is kept.") var recentEventsUsers = 100_000
     @Option(help: "Demo catalog items (without --store).") var demoItems = 2_000
@@ -37,7 +39,7 @@ struct Serve: ParsableCommand {
 
     func validate() throws {
         guard (0 ... 65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
-        guard maximumK >= 1, maximumSessionItems >= 1, maximumBodyBytes >= 1024, maximumQueued >= 0, (workers ?? 1) >= 1,
+        guard maximumK >= 1, maximumSessionItems >= 1, concurrentBatches >= 1, maximumBodyBytes >= 1024, maximumQueued >= 0, (workers ?? 1) >= 1,
               recentEventsPerUser >= 1, recentEventsUsers >= 1 else {
             throw ValidationError("limits must be positive (--maximum-body-bytes at least 1024)")
         }
@@ -51,10 +53,12 @@ struct Serve: ParsableCommand {
         configuration.maximumK = maximumK
         configuration.maximumSessionItems = maximumSessionItems
         configuration.maximumBodyBytes = maximumBodyBytes
-        configuration.maximumQueuedRequests = maximumQueued
-        configuration.workerThreads = workers ?? ServerConfiguration.cores
-        configuration.recentEventsPerUser = recentEventsPerUser
-        configuration.recentEventsUsers = recentEventsUsers
+        configuration.engine.maximumQueuedRequests = maximumQueued
+        configuration.batchConcurrentRequests = batching
+        configuration.concurrentBatches = concurrentBatches
+        configuration.engine.workerThreads = workers ?? SystemInfo.cores
+        configuration.engine.recentEventsPerUser = recentEventsPerUser
+        configuration.engine.recentEventsUsers = recentEventsUsers
         if let adminTokenFile {
             let token = try String(contentsOfFile: adminTokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
             guard !token.isEmpty else { throw ValidationError("\(adminTokenFile): the token file is empty") }
@@ -88,7 +92,7 @@ struct Serve: ParsableCommand {
         // The root command is synchronous: the server runs in a task while this thread waits.
         Task {
             do {
-                try await server.run(engine: { try Engine(store: storePath, settings: settingsPath) }) { port in
+                try await server.run(store: storePath, settings: settingsPath) { port in
                     print("listening on http://\(host):\(port)")
                     fflush(nil)  // every stream: scripts wait for this line
                 }

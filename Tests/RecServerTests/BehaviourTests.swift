@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import RecEngine
 @testable import RecServer
+import Dispatch
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -40,18 +41,67 @@ struct BehaviourTests {
         }
     }
 
-    @Test("feedback memory is bounded per user and overall; the least recently updated user is evicted and counted")
-    func feedbackBounds() {
-        let history = FeedbackHistory(maximumPerUser: 3, maximumUsers: 2)
-        history.append(user: "a", events: (0 ..< 5).map { Event(item: "x\($0)") })
-        #expect(history.events(of: "a").map(\.item) == ["x2", "x3", "x4"])
-        history.append(user: "b", events: [Event(item: "y")])
-        history.append(user: "a", events: [Event(item: "x5")])   // a is now the most recent
-        history.append(user: "c", events: [Event(item: "z")])    // evicts b
-        #expect(history.events(of: "b").isEmpty)
-        #expect(history.events(of: "a").map(\.item) == ["x3", "x4", "x5"])
-        #expect(history.userCount == 2)
-        #expect(history.evictedUsers == 1)
+    @Test("feedback memory is bounded per user and overall: the least recently updated user is evicted, and /metrics counts it")
+    func feedbackBounds() async throws {
+        let service = try await makeService("bounds") { $0.engine.recentEventsPerUser = 3; $0.engine.recentEventsUsers = 2 }
+        try await withRouter(service) { client in
+            func like(_ user: String, _ items: [String]) async throws -> Int {
+                let events = items.map { #"{"item":"\#($0)","type":"like"}"# }.joined(separator: ",")
+                return try await client.execute(uri: "/v1/feedback", method: .post, headers: jsonHeaders,
+                                                body: jsonBody(#"{"user":"\#(user)","events":[\#(events)]}"#)) { (response: TestResponse) async throws -> Int in
+                    #expect(response.status == .accepted)
+                    return (try object(response)["recent"] as! NSNumber).intValue
+                }
+            }
+            #expect(try await like("u1", ["i1", "i2", "i3", "i4", "i5"]) == 3)   // at most 3 per user
+            #expect(try await like("u2", ["i9"]) == 1)
+            #expect(try await like("u1", ["i6"]) == 3)                           // u1 is now the most recent
+            #expect(try await like("u3", ["i7"]) == 1)                           // evicts u2
+            let engine = try #require(service.engine)
+            #expect(engine.recentEvents.events(of: "u1").map(\.item) == ["i4", "i5", "i6"])
+            #expect(engine.recentEvents.events(of: "u2").isEmpty)
+            try await client.execute(uri: "/metrics", method: .get) { (response: TestResponse) async throws in
+                let text = String(buffer: response.body)
+                #expect(text.contains("recommender_feedback_evicted_users_total 1"), "\(text)")
+                #expect(text.contains("recommender_feedback_users 2"))
+            }
+            // The evicted user's feedback no longer changes their answer; the kept one's does.
+            try await client.execute(uri: "/v1/pipelines/home/users/u1/recommendations?k=50", method: .get) { (response: TestResponse) async throws in
+                #expect(Set(try items(response)).isDisjoint(with: ["i4", "i5", "i6"]))
+            }
+        }
+    }
+
+    @Test("a full queue answers 503 with Retry-After at once; the queued requests still succeed (with and without batching)", arguments: [true, false])
+    func overload(batching: Bool) async throws {
+        let service = try await makeService("overload-\(batching)") {
+            $0.engine.workerThreads = 1
+            $0.engine.maximumQueuedRequests = 1
+            $0.batchConcurrentRequests = batching
+        }
+        let engine = try #require(service.engine)
+        // Hold the engine's only worker until released.
+        let release = DispatchSemaphore(value: 0)
+        let holder = Task { try await engine.run { release.wait() } }
+        while engine.queueDepth.running == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        try await withRouter(service) { client in
+            let uri = "/v1/pipelines/home/users/u1/recommendations"
+            // Fill the queue: the engine's (one request, or the batcher's first batch) and, with
+            // batching, the batcher's list of waiting requests.
+            var queued: [Task<TestResponse, any Error>] = []
+            for depth in 1 ... (batching ? 2 : 1) {
+                queued.append(Task { try await client.execute(uri: uri, method: .get, headers: [:], body: nil) })
+                while service.queueDepth.waiting < depth { try await Task.sleep(for: .milliseconds(1)) }
+            }
+            try await client.execute(uri: uri, method: .get) { (response: TestResponse) async throws in
+                #expect(response.status == .serviceUnavailable)
+                #expect(response.headers[.retryAfter] == "1")
+                #expect(try failure(response).problem.contains("overloaded"))
+            }
+            release.signal()
+            try await holder.value
+            for request in queued { #expect(try await request.value.status == .ok) }
+        }
     }
 
     @Test("readiness is 503 until the engine is loaded, and engine routes answer 503 meanwhile; liveness is 200 throughout")
@@ -65,16 +115,32 @@ struct BehaviourTests {
                 #expect(response.status == .serviceUnavailable)
                 #expect(try failure(response).problem.contains("not ready"))
             }
-            await service.load { try Engine(store: directory, settings: settings) }
+            await service.load(store: directory, settings: settings)
             try await client.execute(uri: "/health/ready", method: .get) { (response: TestResponse) async throws in
                 #expect(response.status == .ok)
                 #expect((try object(response)["models"] as! [Any]).count == 3)
             }
             try await client.execute(uri: "/v1/pipelines/home/users/u1/recommendations", method: .get) { #expect($0.status == .ok) }
         }
+        // One model whose active version failed to load: the others serve, readiness stays 503 naming it.
+        let loaded = try #require(service.engine)
+        let partial = ModelManager()
+        let snapshots = loaded.models.snapshot()
+        for model in loaded.models.served { partial.install(try snapshots.snapshot(model.name).model, as: model.name, version: model.version) }
+        partial.recordFailure("broken", kind: "als", reason: "checksum mismatch in section 'items'")
+        let degraded = RecommenderService(configuration: ServerConfiguration())
+        await degraded.load { try Engine(models: partial) }
+        try await withRouter(degraded) { client in
+            try await client.execute(uri: "/health/ready", method: .get) { (response: TestResponse) async throws in
+                #expect(response.status == .serviceUnavailable)
+                #expect(String(buffer: response.body).contains("broken"))
+                #expect(String(buffer: response.body).contains("checksum mismatch"))
+            }
+            try await client.execute(uri: "/v1/pipelines/als/users/u1/recommendations", method: .get) { #expect($0.status == .ok) }
+        }
         // A store that cannot be loaded leaves the service not ready, with the reason.
         let broken = RecommenderService(configuration: ServerConfiguration())
-        await broken.load { try Engine(store: directory, settings: "/nonexistent/settings.json") }
+        await broken.load(store: directory, settings: "/nonexistent/settings.json")
         try await withRouter(broken) { client in
             try await client.execute(uri: "/health/ready", method: .get) { (response: TestResponse) async throws in
                 #expect(response.status == .serviceUnavailable)
@@ -151,3 +217,4 @@ struct BehaviourTests {
         }
     }
 }
+

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import RecEngine
+import RecModels
 @testable import RecServer
 import Testing
 
@@ -110,6 +111,54 @@ struct RouteTests {
             try await client.execute(uri: "/v1/explain", method: .post, headers: jsonHeaders, body: jsonBody(#"{"model":"popular","user":"u4","item":"i12"}"#)) { (response: TestResponse) async throws in
                 #expect(response.status == .unprocessableContent)
                 #expect(try failure(response).field == "model")
+            }
+        }
+    }
+
+    @Test("item-kNN explanations add up to the model's own score; BPR explanations rank the item's nearest neighbour first")
+    func explainOtherModels() async throws {
+        let log = Interactions.synthetic(users: 300, items: 120, interactions: 6_000, seed: 11)
+        let catalog = try ModelCatalog(training: log)
+        let knn = try ItemKNNModel(catalog, neighbours: 30)
+        var trainer = BPR()
+        trainer.factors = 8
+        trainer.iterations = 20
+        let bpr = try trainer.fit(catalog)
+        let manager = ModelManager()
+        manager.install(.recommender(knn), as: "knn", version: 1)
+        manager.install(.recommender(bpr), as: "bpr", version: 1)
+        let service = RecommenderService(configuration: ServerConfiguration())
+        await service.load { try Engine(models: manager) }
+        let history = [3, 17, 42, 64, 99]
+        let quoted = history.map { "\"\(catalog.items[$0])\"" }.joined(separator: ",")
+        // item-kNN: the best item for the history, scored by the sparse kernel.
+        let best = try #require(try knn.recommend(history: history, weights: [Float](repeating: 1, count: history.count), k: 1).first)
+        // BPR: the target's nearest neighbour by the model's own similar-items search.
+        let target = 7, neighbour = try #require(try bpr.similarItems(to: target, k: 1).first).id
+        let withNeighbour = ([neighbour] + history.filter { $0 != target && $0 != neighbour }).map { "\"\(catalog.items[$0])\"" }.joined(separator: ",")
+        try await withRouter(service) { client in
+            try await client.execute(uri: "/v1/explain", method: .post, headers: jsonHeaders,
+                                     body: jsonBody(#"{"model":"knn","items":[\#(quoted)],"item":"\#(catalog.items[best.id])"}"#)) { (response: TestResponse) async throws in
+                #expect(response.status == .ok, "\(String(buffer: response.body))")
+                let body = try object(response)
+                #expect(body["method"] as? String == "contribution")
+                let entries = body["contributions"] as! [[String: Any]]
+                let shares = entries.map { ($0["contribution"] as! NSNumber).doubleValue }
+                #expect(!shares.isEmpty && shares == shares.sorted(by: >))
+                #expect(Set(entries.map { $0["item"] as! String }).isSubset(of: Set(history.map { catalog.items[$0] })))
+                #expect(abs(shares.reduce(0, +) - Double(best.score)) < 1e-4 * max(1, Double(best.score)))
+                #expect(abs((body["score"] as! NSNumber).doubleValue - Double(best.score)) < 1e-4 * max(1, Double(best.score)))
+            }
+            try await client.execute(uri: "/v1/explain", method: .post, headers: jsonHeaders,
+                                     body: jsonBody(#"{"model":"bpr","items":[\#(withNeighbour)],"item":"\#(catalog.items[target])"}"#)) { (response: TestResponse) async throws in
+                #expect(response.status == .ok, "\(String(buffer: response.body))")
+                let body = try object(response)
+                #expect(body["method"] as? String == "similarity")
+                #expect(body["score"] is NSNull)
+                let entries = body["contributions"] as! [[String: Any]]
+                #expect(entries.first?["item"] as? String == catalog.items[neighbour])
+                let similarities = entries.map { ($0["similarity"] as! NSNumber).doubleValue }
+                #expect(similarities == similarities.sorted(by: >) && similarities.allSatisfy { $0 <= 1.0001 })
             }
         }
     }

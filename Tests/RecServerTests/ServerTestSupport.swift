@@ -23,7 +23,7 @@ func makeService(_ tag: String, configure: (inout ServerConfiguration) -> Void =
     configuration.adminToken = "s3cret-token"
     configure(&configuration)
     let service = RecommenderService(configuration: configuration)
-    await service.load { try Engine(store: directory, settings: settings) }
+    await service.load(store: directory, settings: settings)
     #expect(service.engine != nil, "the engine did not load: \(service.loadError ?? "")")
     return service
 }

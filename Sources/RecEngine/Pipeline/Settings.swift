@@ -57,27 +57,12 @@ public enum PipelineSettings {
     /// Checks settings given as JSON bytes (`file` names them in errors).
     public static func parse(_ bytes: [UInt8], file: String, models manager: ModelManager) throws -> [Pipeline] {
         let root: JSONValue
-        do { root = try JSONDecoder().decode(JSONValue.self, from: Data(bytes)) } catch {
+        do { root = try JSONValue(parsing: bytes) } catch {
             throw SettingsError(file: file, key: "(file)", problem: "not valid JSON: \(error)")
         }
         let reader = Reader(file: file, kinds: Dictionary(manager.served.map { ($0.name, $0.kind) } + manager.failed.map { ($0.name, $0.kind) },
                                                                uniquingKeysWith: { a, _ in a }))
         return try reader.pipelines(root)
-    }
-}
-
-/// A JSON document, decoded generically so errors can name key paths.
-enum JSONValue: Decodable, Equatable {
-    case object([String: JSONValue]), array([JSONValue]), string(String), number(Double), bool(Bool), null
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() { self = .null }
-        else if let value = try? container.decode(Bool.self) { self = .bool(value) }
-        else if let value = try? container.decode(Double.self) { self = .number(value) }
-        else if let value = try? container.decode(String.self) { self = .string(value) }
-        else if let value = try? container.decode([JSONValue].self) { self = .array(value) }
-        else { self = .object(try container.decode([String: JSONValue].self)) }
     }
 }
 
