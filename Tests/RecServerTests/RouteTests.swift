@@ -117,7 +117,7 @@ struct RouteTests {
 
     @Test("item-kNN explanations add up to the model's own score; BPR explanations rank the item's nearest neighbour first")
     func explainOtherModels() async throws {
-        let log = Interactions.synthetic(users: 300, items: 120, interactions: 6_000, seed: 11)
+        let log = try Interactions.synthetic(users: 300, items: 120, interactions: 6_000, seed: 11)
         let catalog = try ModelCatalog(training: log)
         let knn = try ItemKNNModel(catalog, neighbours: 30)
         var trainer = BPR()
