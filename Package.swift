@@ -107,7 +107,7 @@ let package = Package(
         // Streaming mode: events from Kafka, micro-batched through the engine, results to Kafka.
         .target(
             name: "RecStreaming",
-            dependencies: ["RecEngine", "RecModels", "RecKernels", "CRdKafka"],
+            dependencies: ["RecEngine", "RecModels", "RecKernels", "CRdKafka", .product(name: "Metrics", package: "swift-metrics")],
             linkerSettings: [.unsafeFlags(["-Xlinker", "-rpath", "-Xlinker", kafkaLibrary])]
         ),
         .executableTarget(

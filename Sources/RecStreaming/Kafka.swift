@@ -37,6 +37,9 @@ public struct KafkaMessage: Sendable {
     public var key: [UInt8]?
     /// The payload (empty for a null value).
     public var value: [UInt8]
+    /// The message's timestamp (create time from the producer, or the broker's append time),
+    /// seconds since 1970 with millisecond resolution; nil when the message has none.
+    public var timestamp: Double? = nil
 }
 
 /// librdkafka's version as loaded at run time (not the headers built against), e.g. "2.16.0".
@@ -215,7 +218,9 @@ public final class KafkaConsumer {
         let topic = m.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
         let value = m.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.len)) } ?? []
         let key = m.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.key_len)) }
-        return KafkaMessage(topic: topic, partition: m.partition, offset: m.offset, key: key, value: value)
+        let milliseconds = rd_kafka_message_timestamp(message, nil)
+        return KafkaMessage(topic: topic, partition: m.partition, offset: m.offset, key: key, value: value,
+                            timestamp: milliseconds >= 0 ? Double(milliseconds) / 1000 : nil)
     }
 
     /// Commits, synchronously, `offsets` (each the offset of the next message to read).

@@ -82,6 +82,12 @@ public final class KafkaStream {
     private var processedThrough: [Int32: Int64] = [:]  // highest offset whose outputs are acknowledged
     private var uncommitted = false
     private var lastCheckpoint = ContinuousClock.now
+    // Stage boundaries of the pending events (wall clock, seconds), parallel to `pending`.
+    private var pendingTimes: [(created: Double?, polled: Double)] = []
+    private var loopReadyAt = wallClock()  // when the loop last came back to polling
+    private var awaitingCommit: [(acknowledged: Double, events: Int)] = []
+    /// Where each event's time went, stage by stage (see ``StreamStage``).
+    public let stages = StageLatencies()
     /// Counts so far.
     public private(set) var counters = StreamCounters()
     /// Called with a line for the log (assignments, model swaps).
@@ -133,6 +139,7 @@ public final class KafkaStream {
         // Whatever could not be finished is the next owner's to process again; nothing of these
         // partitions may be applied or saved here any more.
         let revoked = Set(partitions.map(\.partition))
+        pendingTimes = zip(pending, pendingTimes).filter { !revoked.contains($0.0.partition) }.map(\.1)
         pending.removeAll { revoked.contains($0.partition) }
         deadLetters.removeAll { revoked.contains($0.partition) }
         for partition in revoked { states[partition] = nil; processedThrough[partition] = nil }
@@ -148,6 +155,7 @@ public final class KafkaStream {
         defer { consumer.close() }  // runs the revoke handler: the last batch finished and committed
         let options = processor.options
         while !stop.isRequested {
+            loopReadyAt = wallClock()
             var deadline: ContinuousClock.Instant?
             while pending.count + deadLetters.count < options.batchSize && !stop.isRequested {
                 let wait: Int32
@@ -167,6 +175,7 @@ public final class KafkaStream {
                 switch decoder.decode(message.value) {
                 case let .success(event):
                     pending.append(PendingEvent(partition: message.partition, offset: message.offset, userEvent: event))
+                    pendingTimes.append((message.timestamp, wallClock()))
                 case let .failure(invalid):
                     deadLetters.append((message.partition, message.offset, deadLetter(message, reason: invalid.reason)))
                 }
@@ -194,7 +203,19 @@ public final class KafkaStream {
     /// acknowledgement; only then are their offsets eligible for commit.
     private func completeBatch() throws {
         guard !pending.isEmpty || !deadLetters.isEmpty else { return }
-        let results = processor.process(pending, state: state)
+        let closed = wallClock()
+        for (created, polled) in pendingTimes {
+            if let created {
+                let busy = max(0, loopReadyAt - created)
+                stages.record(.busy, seconds: busy)
+                stages.record(.transport, seconds: polled - created - busy)
+            }
+            stages.record(.batchFill, seconds: closed - polled)
+        }
+        let prepared = processor.prepare(pending, state: state)
+        let stateDone = wallClock()
+        let results = processor.score(prepared)
+        let scored = wallClock()
         let encoder = JSONEncoder()
         for result in results {
             try producer.send(topic: configuration.resultsTopic, key: Array(result.user.utf8), value: Array(try encoder.encode(result)))
@@ -202,7 +223,15 @@ public final class KafkaStream {
         for letter in deadLetters {
             try producer.send(topic: configuration.deadLetterTopic, key: Array("\(letter.partition):\(letter.offset)".utf8), value: letter.value)
         }
+        let produced = wallClock()
         try producer.awaitDeliveries()
+        let acknowledged = wallClock()
+        stages.record(.state, seconds: stateDone - closed, count: pending.count)
+        stages.record(.scoring, seconds: scored - stateDone, count: pending.count)
+        stages.record(.produce, seconds: produced - scored, count: pending.count)
+        stages.record(.ack, seconds: acknowledged - produced, count: pending.count)
+        awaitingCommit.append((acknowledged, pending.count))
+        pendingTimes.removeAll(keepingCapacity: true)
         for event in pending { processedThrough[event.partition] = max(processedThrough[event.partition] ?? -1, event.offset) }
         for letter in deadLetters {
             processedThrough[letter.partition] = max(processedThrough[letter.partition] ?? -1, letter.offset)
@@ -221,15 +250,24 @@ public final class KafkaStream {
     private func checkpoint() throws {
         lastCheckpoint = .now
         guard uncommitted else { return }
+        let start = wallClock()
         for (partition, state) in states where state.dirty { try state.save(to: statePath(partition)) }
+        let saved = wallClock()
+        stages.record(.snapshotWrite, seconds: saved - start)
         let offsets = Dictionary(uniqueKeysWithValues: processedThrough.map {
             (TopicPartition(topic: configuration.eventsTopic, partition: $0.key), $0.value + 1)
         })
         uncommitted = false
-        do { try consumer.commit(offsets) } catch {
+        do {
+            try consumer.commit(offsets)
+            let committed = wallClock()
+            stages.record(.commitRoundTrip, seconds: committed - saved)
+            for batch in awaitingCommit { stages.record(.commit, seconds: committed - batch.acknowledged, count: batch.events) }
+        } catch {
             // A commit refused mid-rebalance: the next owner replays from the previous commit
             // (at least once), and the saved state's offset keeps it from applying events twice.
             log("warning: \(error)")
         }
+        awaitingCommit.removeAll()
     }
 }
