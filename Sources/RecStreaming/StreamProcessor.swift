@@ -2,7 +2,7 @@ import Foundation
 import RecEngine
 
 /// One result message: a user's fresh recommendations after the events of one micro-batch.
-public struct StreamResult: Codable, Sendable {
+public struct StreamResult: Codable, Sendable, Equatable {
     /// The user's external id (also the message key).
     public var user: String
     /// Recommended items, best first; empty when scoring failed (see ``error``).
@@ -23,6 +23,13 @@ public struct StreamResult: Codable, Sendable {
     public var offsets: [Int64]
     /// Why no items could be given (an unknown pipeline, nothing to score…), when so.
     public var error: String?
+
+    /// A result with every field given.
+    public init(user: String, items: [String], scores: [Float], model: String?, version: Int?, eventTime: Double?, latencyMs: Double,
+                partition: Int32, offsets: [Int64], error: String?) {
+        (self.user, self.items, self.scores, self.model, self.version) = (user, items, scores, model, version)
+        (self.eventTime, self.latencyMs, self.partition, self.offsets, self.error) = (eventTime, latencyMs, partition, offsets, error)
+    }
 }
 
 /// A received, decoded event and where it came from.
