@@ -102,11 +102,13 @@ public final class KafkaProducer {
     private let retained: Unmanaged<DeliveryReports>
 
     /// A producer for `brokers` ("host:port[,host:port]"); `settings` are passed to librdkafka
-    /// after the defaults (acks=all, idempotence on, no linger: a micro-batch's results are
-    /// produced together, and later ones queue behind the request in flight) and may override them.
+    /// after the defaults (acks=all, idempotence on, no linger and one produce request in flight
+    /// per connection: a micro-batch's results are produced together, later ones queue behind
+    /// the request in flight and go as one; several pipelined idempotent requests left a
+    /// partition of the test broker stuck) and may override them.
     public init(brokers: String, settings: [String: String] = [:]) throws {
         var all = ["bootstrap.servers": brokers, "acks": "all", "enable.idempotence": "true", "linger.ms": "0",
-                   "client.id": "recommender-stream"]
+                   "max.in.flight.requests.per.connection": "1", "client.id": "recommender-stream"]
         all.merge(settings) { $1 }
         let configuration = try makeConfiguration(all)
         reports = DeliveryReports()
