@@ -184,6 +184,7 @@ if Context.environment["RECOMMENDER_FUZZ"] != nil {
         ("FuzzDelimited", ["RecModels"]),
         ("FuzzEventJSON", ["RecEngine"]),
         ("FuzzSettingsJSON", ["RecEngine", "RecModels", "RecText"]),
+        ("FuzzKafkaEvent", ["RecEngine", "RecStreaming"]),
     ]
     for (name, dependencies) in fuzzTargets {
         package.targets.append(.executableTarget(name: name, dependencies: ["FuzzSupport"] + dependencies, path: "Fuzz/\(name)",

@@ -142,8 +142,9 @@ def main():
                         n = 0
                         while time.time() - start < args.latency_seconds:
                             due = start + n / produce_at
-                            if due > time.time():
-                                time.sleep(due - time.time())
+                            wait = due - time.time()
+                            if wait > 0:
+                                time.sleep(wait)
                             user, line = event_line(n, time.time())
                             producer.produce(topics[0], key=user, value=line)
                             producer.poll(0)
