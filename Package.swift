@@ -107,7 +107,7 @@ let package = Package(
         // Streaming mode: events from Kafka, micro-batched through the engine, results to Kafka.
         .target(
             name: "RecStreaming",
-            dependencies: ["RecEngine", "RecModels", "RecKernels", "CRdKafka"],
+            dependencies: ["RecEngine", "RecModels", "RecKernels", "CRdKafka", .product(name: "Metrics", package: "swift-metrics")],
             linkerSettings: [.unsafeFlags(["-Xlinker", "-rpath", "-Xlinker", kafkaLibrary])]
         ),
         .executableTarget(
@@ -185,6 +185,7 @@ if Context.environment["RECOMMENDER_FUZZ"] != nil {
         ("FuzzEventJSON", ["RecEngine"]),
         ("FuzzSettingsJSON", ["RecEngine", "RecModels", "RecText"]),
         ("FuzzHTTPBody", ["RecServer", "RecEngine"]),
+        ("FuzzKafkaEvent", ["RecEngine", "RecStreaming"]),
     ]
     for (name, dependencies) in fuzzTargets {
         package.targets.append(.executableTarget(name: name, dependencies: ["FuzzSupport"] + dependencies, path: "Fuzz/\(name)",

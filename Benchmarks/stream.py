@@ -11,7 +11,12 @@ same run.
 Saturation: N events are produced first, then one processor consumes them; the rate is events
 answered per second between the first and the last result. Latency: a fresh processor, events
 produced at half the saturation rate measured for that batch size, each event's `time` its
-production time; latency = result received − newest event time of that result."""
+production time; latency = result received − newest event time of that result.
+
+Breakdown (printed after the table, per batch size, at half load): where the events' time went,
+stage by stage, as the processor measured it (`recommender stream --stage-report`, see
+`StreamStage` in Sources/RecStreaming/StageLatencies.swift), plus the last hop measured here:
+the result message's create time → received by this application's consumer."""
 import argparse
 import json
 import os
@@ -56,6 +61,7 @@ def main():
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 64, 256])
     parser.add_argument("--latency-seconds", type=float, default=6.0)
     args = parser.parse_args()
+    breakdowns = []
 
     work = tempfile.mkdtemp(prefix="stream-bench-")
     port = free_port()
@@ -112,9 +118,10 @@ def main():
                                      "session.timeout.ms": 6000, "log_level": 0, "fetch.wait.max.ms": 10})
                 consumer.subscribe([topics[1]])
                 log = open(os.path.join(work, f"proc-{tag}.log"), "w")
+                report = os.path.join(work, f"stages-{tag}.json")
                 process = subprocess.Popen([args.binary, "stream", "--brokers", broker, "--events", topics[0], "--results", topics[1],
                                             "--group", f"g-{tag}", "--store", store, "--batch-size", str(batch), "--linger-ms", "5",
-                                            "--session-timeout-ms", "6000"], stdout=log, stderr=subprocess.STDOUT)
+                                            "--session-timeout-ms", "6000", "--stage-report", report], stdout=log, stderr=subprocess.STDOUT)
                 processes.append(process)
                 received = []
                 if produce_at is None:
@@ -135,8 +142,9 @@ def main():
                         n = 0
                         while time.time() - start < args.latency_seconds:
                             due = start + n / produce_at
-                            if due > time.time():
-                                time.sleep(due - time.time())
+                            wait = due - time.time()
+                            if wait > 0:
+                                time.sleep(wait)
                             user, line = event_line(n, time.time())
                             producer.produce(topics[0], key=user, value=line)
                             producer.poll(0)
@@ -155,7 +163,10 @@ def main():
                             break
                         continue
                     result = json.loads(message.value())
-                    received.append((time.time(), result))
+                    now = time.time()
+                    kind, stamp = message.timestamp()
+                    result["_delivered"] = now - stamp / 1000 if stamp > 0 else None
+                    received.append((now, result))
                     answered += len(result["offsets"])
                     if produce_at is None and answered >= expected:
                         break
@@ -164,16 +175,36 @@ def main():
                 process.send_signal(signal.SIGTERM)
                 process.wait(60)
                 consumer.close()
-                return received
+                stages = json.load(open(report)) if os.path.exists(report) else {}
+                return received, stages
 
-            saturated = run(None)
+            saturated, _ = run(None)
             first, last = saturated[0][0], saturated[-1][0]
             counted = sum(len(r["offsets"]) for _, r in saturated[1:])
             rate = counted / max(last - first, 1e-9)
-            half = run(rate / 2)
+            half, stages = run(rate / 2)
             latencies = [(t - r["eventTime"]) * 1000 for t, r in half if r.get("eventTime")]
+            delivered = [r["_delivered"] * 1000 for _, r in half if r.get("_delivered") is not None]
+            breakdowns.append((batch, rate / 2, stages, latencies, delivered))
             print(f"{batch:>6} {bound:>11.0f} {rate:>12.0f} {rate / bound:>6.2f} {rate / 2:>15.0f} "
                   f"{percentile(latencies, 50):>7.1f} {percentile(latencies, 99):>7.1f}", flush=True)
+        for batch, load, stages, latencies, delivered in breakdowns:
+            print(f"\nbatch {batch}, half load ({load:.0f} ev/s): where an event's time went (ms; per event unless noted)")
+            print(f"{'stage':<34} {'mean':>7} {'p50':>7} {'p99':>7} {'count':>8}")
+            names = {"transport": "broker → consumer poll", "busy": "queued while processor busy", "batchFill": "queued until micro-batch closed",
+                     "state": "state apply + history", "scoring": "scoring (fold-in, GEMM, top-K)", "produce": "encode + produce",
+                     "ack": "delivery ack (after produce)", "commit": "commit (after ack)", "snapshotWrite": "snapshot write (per checkpoint)",
+                     "commitRoundTrip": "commit call (per checkpoint)"}
+            for key, label in names.items():
+                if key in stages:
+                    st = stages[key]
+                    print(f"{label:<34} {st['meanMs']:>7.2f} {st['p50Ms']:>7.2f} {st['p99Ms']:>7.2f} {st['count']:>8}")
+            if delivered:
+                print(f"{'result → application consumer':<34} {sum(delivered) / len(delivered):>7.2f} {percentile(delivered, 50):>7.2f} "
+                      f"{percentile(delivered, 99):>7.2f} {len(delivered):>8}")
+            if latencies:
+                print(f"{'total: event time → result received':<34} {sum(latencies) / len(latencies):>7.2f} {percentile(latencies, 50):>7.2f} "
+                      f"{percentile(latencies, 99):>7.2f} {len(latencies):>8}")
     finally:
         for process in processes:
             if process.poll() is None:

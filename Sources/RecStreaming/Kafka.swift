@@ -37,6 +37,9 @@ public struct KafkaMessage: Sendable {
     public var key: [UInt8]?
     /// The payload (empty for a null value).
     public var value: [UInt8]
+    /// The message's timestamp (create time from the producer, or the broker's append time),
+    /// seconds since 1970 with millisecond resolution; nil when the message has none.
+    public var timestamp: Double? = nil
 }
 
 /// librdkafka's version as loaded at run time (not the headers built against), e.g. "2.16.0".
@@ -64,13 +67,33 @@ private func makeHandle(_ type: rd_kafka_type_t, _ configuration: OpaquePointer)
     return handle  // owns the configuration now
 }
 
-/// What the delivery-report callback updates: messages in flight, and the first failure.
+/// What the delivery-report callback updates: messages in flight, the first failures, and the
+/// sealed tags whose every message was acknowledged.
 final class DeliveryReports {
     var inFlight = 0
     var failures: [String] = []
+    var unacknowledged: [UInt64: Int] = [:]  // per tag, messages sent and not yet acknowledged
+    var sealed: Set<UInt64> = []              // tags that get no more messages
+    var acknowledged: [(tag: UInt64, at: Double)] = []
+
+    func acknowledge(_ tag: UInt64) {
+        let left = (unacknowledged[tag] ?? 0) - 1
+        unacknowledged[tag] = left
+        if left <= 0 && sealed.contains(tag) { complete(tag) }
+    }
+
+    func complete(_ tag: UInt64) {
+        unacknowledged[tag] = nil
+        sealed.remove(tag)
+        acknowledged.append((tag, wallClock()))
+    }
 }
 
 /// A producer whose every message is tracked until the broker acknowledges it (`acks=all`).
+///
+/// Messages carry a tag (a micro-batch): once the tag is sealed and all its messages are
+/// acknowledged, ``serveDeliveries()`` reports it, so the sender can go on working while
+/// acknowledgements arrive and learn later which of its batches are safe.
 ///
 /// Not thread-safe: one thread sends, polls and flushes.
 public final class KafkaProducer {
@@ -79,10 +102,13 @@ public final class KafkaProducer {
     private let retained: Unmanaged<DeliveryReports>
 
     /// A producer for `brokers` ("host:port[,host:port]"); `settings` are passed to librdkafka
-    /// after the defaults (acks=all, idempotence on, 1 ms linger) and may override them.
+    /// after the defaults (acks=all, idempotence on, no linger and one produce request in flight
+    /// per connection: a micro-batch's results are produced together, later ones queue behind
+    /// the request in flight and go as one; several pipelined idempotent requests left a
+    /// partition of the test broker stuck) and may override them.
     public init(brokers: String, settings: [String: String] = [:]) throws {
-        var all = ["bootstrap.servers": brokers, "acks": "all", "enable.idempotence": "true", "linger.ms": "1",
-                   "client.id": "recommender-stream"]
+        var all = ["bootstrap.servers": brokers, "acks": "all", "enable.idempotence": "true", "linger.ms": "0",
+                   "max.in.flight.requests.per.connection": "1", "client.id": "recommender-stream"]
         all.merge(settings) { $1 }
         let configuration = try makeConfiguration(all)
         reports = DeliveryReports()
@@ -95,6 +121,7 @@ public final class KafkaProducer {
             if message.pointee.err != RD_KAFKA_RESP_ERR_NO_ERROR, reports.failures.count < 10 {
                 reports.failures.append(String(cString: rd_kafka_err2str(message.pointee.err)))
             }
+            if let tag = message.pointee._private { reports.acknowledge(UInt64(UInt(bitPattern: tag))) }
         }
         do { handle = try makeHandle(RD_KAFKA_PRODUCER, configuration) } catch { retained.release(); throw error }
     }
@@ -105,23 +132,50 @@ public final class KafkaProducer {
         retained.release()
     }
 
-    /// Queues `value` for `topic` under `key`; waits (serving delivery reports) while the local
-    /// queue is full.
-    public func send(topic: String, key: [UInt8], value: [UInt8]) throws {
+    /// Queues `value` for `topic` under `key`, as one of `tag`'s messages (tags are ≥ 1; 0: not
+    /// tracked); waits (serving delivery reports) while the local queue is full.
+    public func send(topic: String, key: [UInt8], value: [UInt8], tag: UInt64 = 0) throws {
+        let opaque = UnsafeMutableRawPointer(bitPattern: UInt(tag))
         while true {
             let code = key.withUnsafeBytes { k in
                 value.withUnsafeBytes { v in
-                    rec_kafka_produce(handle, topic, k.baseAddress, k.count, v.baseAddress, v.count, nil)
+                    rec_kafka_produce(handle, topic, k.baseAddress, k.count, v.baseAddress, v.count, opaque)
                 }
             }
-            if code == RD_KAFKA_RESP_ERR_NO_ERROR { reports.inFlight += 1; return }
+            if code == RD_KAFKA_RESP_ERR_NO_ERROR {
+                reports.inFlight += 1
+                if tag != 0 { reports.unacknowledged[tag, default: 0] += 1 }
+                return
+            }
             if code == RD_KAFKA_RESP_ERR__QUEUE_FULL { rd_kafka_poll(handle, 10); continue }
             throw KafkaError("producing to \(topic)", code)
         }
     }
 
-    /// Serves delivery reports without waiting.
-    public func poll() { rd_kafka_poll(handle, 0) }
+    /// Declares that `tag` gets no more messages: it is reported acknowledged once all of its
+    /// messages are (at once when it had none, or all were acknowledged already).
+    public func seal(_ tag: UInt64) {
+        if (reports.unacknowledged[tag] ?? 0) <= 0 { reports.complete(tag) } else { reports.sealed.insert(tag) }
+    }
+
+    /// Serves delivery reports without waiting; returns the sealed tags acknowledged since the
+    /// last call, with when (seconds since 1970), in the order their acknowledgements came.
+    ///
+    /// - Throws: ``KafkaError`` when a message was refused for good (after librdkafka's retries).
+    public func serveDeliveries() throws -> [(tag: UInt64, at: Double)] {
+        rd_kafka_poll(handle, 0)
+        try throwFailures()
+        defer { reports.acknowledged.removeAll(keepingCapacity: true) }
+        return reports.acknowledged
+    }
+
+    private func throwFailures() throws {
+        if !reports.failures.isEmpty {
+            let failures = reports.failures
+            reports.failures = []
+            throw KafkaError("delivery failed: \(failures.joined(separator: "; "))")
+        }
+    }
 
     /// Waits until the broker acknowledged every message sent so far.
     ///
@@ -130,21 +184,19 @@ public final class KafkaProducer {
     public func awaitDeliveries(timeoutMilliseconds: Int32 = 60_000) throws {
         let code = rd_kafka_flush(handle, timeoutMilliseconds)
         rd_kafka_poll(handle, 0)
-        if !reports.failures.isEmpty {
-            let failures = reports.failures
-            reports.failures = []
-            throw KafkaError("delivery failed: \(failures.joined(separator: "; "))")
-        }
+        try throwFailures()
         if code != RD_KAFKA_RESP_ERR_NO_ERROR || reports.inFlight > 0 {
             throw KafkaError("\(reports.inFlight) messages unacknowledged after \(timeoutMilliseconds) ms")
         }
     }
 }
 
-/// What the rebalance callback calls: the partitions gained, and those about to be given up.
+/// What the rebalance and commit callbacks call: the partitions gained, those about to be given
+/// up, and each commit's outcome (nil: committed; else librdkafka's reason).
 final class RebalanceHandlers {
     var assigned: ([TopicPartition]) -> Void = { _ in }
     var revoking: ([TopicPartition]) -> Void = { _ in }
+    var committed: (String?) -> Void = { _ in }
 }
 
 /// A group consumer with manual commits (auto-commit off) and the classic, eager protocol: the
@@ -161,8 +213,11 @@ public final class KafkaConsumer {
     /// A consumer in `group`; `settings` go to librdkafka after the defaults (no auto-commit,
     /// earliest offset for a new group, fetches answered after at most 10 ms rather than
     /// librdkafka's 500 ms, for latency) and may override them.
+    /// `committed` is told each commit's outcome (nil or the reason it failed), in the order
+    /// the commits were made, from inside ``poll(timeoutMilliseconds:)``.
     public init(brokers: String, group: String, settings: [String: String] = [:],
-                assigned: @escaping ([TopicPartition]) -> Void, revoking: @escaping ([TopicPartition]) -> Void) throws {
+                assigned: @escaping ([TopicPartition]) -> Void, revoking: @escaping ([TopicPartition]) -> Void,
+                committed: @escaping (String?) -> Void = { _ in }) throws {
         var all = ["bootstrap.servers": brokers, "group.id": group, "enable.auto.commit": "false",
                    "enable.auto.offset.store": "false", "auto.offset.reset": "earliest",
                    "partition.assignment.strategy": "range", "client.id": "recommender-stream",
@@ -172,6 +227,7 @@ public final class KafkaConsumer {
         handlers = RebalanceHandlers()
         handlers.assigned = assigned
         handlers.revoking = revoking
+        handlers.committed = committed
         retained = Unmanaged.passRetained(handlers)
         rd_kafka_conf_set_opaque(configuration, retained.toOpaque())
         rd_kafka_conf_set_rebalance_cb(configuration) { handle, code, partitions, opaque in
@@ -185,6 +241,12 @@ public final class KafkaConsumer {
                 handlers.revoking(list)
                 rd_kafka_assign(handle, nil)
             }
+        }
+        rd_kafka_conf_set_offset_commit_cb(configuration) { _, code, _, opaque in
+            guard let opaque else { return }
+            let handlers = Unmanaged<RebalanceHandlers>.fromOpaque(opaque).takeUnretainedValue()
+            handlers.committed(code == RD_KAFKA_RESP_ERR_NO_ERROR || code == RD_KAFKA_RESP_ERR__NO_OFFSET
+                               ? nil : String(cString: rd_kafka_err2str(code)))
         }
         do { handle = try makeHandle(RD_KAFKA_CONSUMER, configuration) } catch { retained.release(); throw error }
         rd_kafka_poll_set_consumer(handle)
@@ -215,19 +277,26 @@ public final class KafkaConsumer {
         let topic = m.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
         let value = m.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.len)) } ?? []
         let key = m.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.key_len)) }
-        return KafkaMessage(topic: topic, partition: m.partition, offset: m.offset, key: key, value: value)
+        let milliseconds = rd_kafka_message_timestamp(message, nil)
+        return KafkaMessage(topic: topic, partition: m.partition, offset: m.offset, key: key, value: value,
+                            timestamp: milliseconds >= 0 ? Double(milliseconds) / 1000 : nil)
     }
 
-    /// Commits, synchronously, `offsets` (each the offset of the next message to read).
-    public func commit(_ offsets: [TopicPartition: Int64]) throws {
-        guard !offsets.isEmpty else { return }
+    /// Commits `offsets` (each the offset of the next message to read): waiting for the
+    /// broker's answer, or, `asynchronously`, returning at once (the outcome then goes to the
+    /// `committed` handler during a later poll). Either way the handler hears of it.
+    /// Returns false, committing nothing, when `offsets` is empty.
+    @discardableResult
+    public func commit(_ offsets: [TopicPartition: Int64], asynchronously: Bool = false) throws -> Bool {
+        guard !offsets.isEmpty else { return false }
         let list = rd_kafka_topic_partition_list_new(Int32(offsets.count))!
         defer { rd_kafka_topic_partition_list_destroy(list) }
         for (partition, offset) in offsets {
             rd_kafka_topic_partition_list_add(list, partition.topic, partition.partition).pointee.offset = offset
         }
-        let code = rd_kafka_commit(handle, list, 0)
+        let code = rd_kafka_commit(handle, list, asynchronously ? 1 : 0)
         if code != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError("committing offsets", code) }
+        return true
     }
 
     /// Leaves the group (running the revoke handler first); idempotent.

@@ -60,16 +60,24 @@ public struct StreamCounters: Sendable {
 /// The stream processor on Kafka: consume events in a group, micro-batch them through the
 /// engine, publish results, commit.
 ///
-/// Delivery is at least once: offsets are committed only after the broker acknowledged every
-/// result and dead letter of the events below them, and after the partitions' user state up to
-/// those offsets was saved. After a crash the events since the last commit are processed again
-/// (duplicate results, never missing ones); state is not applied twice, because each snapshot
-/// carries the offset it reflects.
+/// Micro-batches close when full, when no further event is waiting in the consumer, or
+/// `lingerMilliseconds` after their first event — so under light load an event is scored as soon
+/// as it arrives, and under heavy load the backlog makes the batches full.
+///
+/// Delivery is at least once, and pipelined: a batch's results are produced and the next batch
+/// is taken at once, while the broker's acknowledgements come in. Offsets are committed
+/// (asynchronously) only after the broker acknowledged every result and dead letter of the
+/// events below them and of every earlier batch (``AcknowledgementTracker``), and after the
+/// partitions' user state covering them was saved. After a crash the events since the last
+/// commit are processed again (duplicate results, never missing ones); state is not applied
+/// twice, because each snapshot carries the offset it reflects.
 ///
 /// User state is a snapshot per partition in `stateDirectory`, loaded when the partition is
-/// assigned and saved before each commit and before the partition is given up in a rebalance
-/// (the eager protocol revokes everything before anything is reassigned). See the README for
-/// why snapshots rather than a compacted topic.
+/// assigned and saved before each commit — on a writer thread, captured as it was when the
+/// offsets to commit were taken, so scoring goes on meanwhile — and before the partition is
+/// given up in a rebalance (the eager protocol revokes everything before anything is
+/// reassigned; the results in flight are waited for then, and the snapshot written in place).
+/// See the README for why snapshots rather than a compacted topic.
 public final class KafkaStream {
     private let configuration: KafkaStreamConfiguration
     private let processor: MicroBatchProcessor
@@ -79,9 +87,19 @@ public final class KafkaStream {
     private var states: [Int32: PartitionState] = [:]
     private var pending: [PendingEvent] = []
     private var deadLetters: [(partition: Int32, offset: Int64, value: [UInt8])] = []
-    private var processedThrough: [Int32: Int64] = [:]  // highest offset whose outputs are acknowledged
+    private var inFlight = AcknowledgementTracker()
+    private let snapshots = SnapshotWriter()
+    private var processedThrough: [Int32: Int64] = [:]  // highest offset whose outputs (and earlier ones) are acknowledged
     private var uncommitted = false
     private var lastCheckpoint = ContinuousClock.now
+    // Stage boundaries of the pending events (wall clock, seconds), parallel to `pending`.
+    private var pendingTimes: [(created: Double?, polled: Double)] = []
+    private var loopReadyAt = wallClock()  // when the loop last came back to polling
+    private var awaitingCommit: [(acknowledged: Double, events: Int)] = []
+    // Commits made and not yet answered, oldest first: when requested and the batches they cover.
+    private var commitsInFlight: [(requested: Double, batches: [(acknowledged: Double, events: Int)])] = []
+    /// Where each event's time went, stage by stage (see ``StreamStage``).
+    public let stages = StageLatencies()
     /// Counts so far.
     public private(set) var counters = StreamCounters()
     /// Called with a line for the log (assignments, model swaps).
@@ -95,7 +113,8 @@ public final class KafkaStream {
         self.producer = try KafkaProducer(brokers: configuration.brokers, settings: configuration.producerSettings)
         self.consumer = try KafkaConsumer(
             brokers: configuration.brokers, group: configuration.group, settings: configuration.consumerSettings,
-            assigned: { [unowned self] in self.assigned($0) }, revoking: { [unowned self] in self.revoking($0) })
+            assigned: { [unowned self] in self.assigned($0) }, revoking: { [unowned self] in self.revoking($0) },
+            committed: { [unowned self] in self.committed($0) })
     }
 
     private func statePath(_ partition: Int32) -> String {
@@ -125,111 +144,259 @@ public final class KafkaStream {
 
     private func revoking(_ partitions: [TopicPartition]) {
         do {
-            try completeBatch()
-            try checkpoint()
+            try finishInFlight()
         } catch {
             log("warning: finishing before a rebalance: \(error); the next owner processes those events again")
         }
         // Whatever could not be finished is the next owner's to process again; nothing of these
-        // partitions may be applied or saved here any more.
+        // partitions may be applied, saved or committed here any more.
         let revoked = Set(partitions.map(\.partition))
+        pendingTimes = zip(pending, pendingTimes).filter { !revoked.contains($0.0.partition) }.map(\.1)
         pending.removeAll { revoked.contains($0.partition) }
         deadLetters.removeAll { revoked.contains($0.partition) }
+        inFlight.forget(partitions: revoked)
         for partition in revoked { states[partition] = nil; processedThrough[partition] = nil }
         log("revoked partitions \(partitions.map(\.partition).sorted())")
     }
 
-    /// Runs until `stop` is requested: then finishes the batch in flight, commits, leaves the
-    /// group and returns.
+    private func committed(_ failure: String?) {
+        let now = wallClock()
+        if let failure {
+            // A commit refused (mid-rebalance, say): a later commit covers those offsets, or the
+            // next owner replays from the previous one (at least once).
+            log("warning: commit failed: \(failure)")
+        }
+        guard !commitsInFlight.isEmpty else { return }
+        let commit = commitsInFlight.removeFirst()
+        guard failure == nil else { return }
+        stages.record(.commitRoundTrip, seconds: now - commit.requested)
+        for batch in commit.batches { stages.record(.commit, seconds: now - batch.acknowledged, count: batch.events) }
+    }
+
+    /// Runs until `stop` is requested: then finishes the batch in flight, waits for its results'
+    /// acknowledgements, commits, leaves the group and returns.
     ///
-    /// - Throws: ``KafkaError`` when results cannot be delivered (nothing is committed then).
+    /// - Throws: ``KafkaError`` when results cannot be delivered (nothing more is committed then).
     public func run(until stop: StopRequest) throws {
         try consumer.subscribe([configuration.eventsTopic])
         defer { consumer.close() }  // runs the revoke handler: the last batch finished and committed
         let options = processor.options
         while !stop.isRequested {
+            loopReadyAt = wallClock()
             var deadline: ContinuousClock.Instant?
             while pending.count + deadLetters.count < options.batchSize && !stop.isRequested {
-                let wait: Int32
+                let message: KafkaMessage?
                 if let deadline {
-                    let left = deadline - .now
-                    if left <= .zero { break }
-                    wait = Int32(max(1, left.components.attoseconds / 1_000_000_000_000_000 + left.components.seconds * 1000))
+                    // The batch is open: take what is already waiting, close when nothing is.
+                    if ContinuousClock.now >= deadline { break }
+                    message = consumer.poll(timeoutMilliseconds: 0)
+                    if message == nil { break }
                 } else {
-                    wait = 100
+                    // Wait for a first event; briefly while acknowledgements are due, so they
+                    // are taken in (and offsets become committable) without delay.
+                    message = consumer.poll(timeoutMilliseconds: inFlight.isEmpty ? 100 : 2)
+                    if message == nil { break }
                 }
-                guard let message = consumer.poll(timeoutMilliseconds: wait) else {
-                    if deadline == nil { break }
-                    continue
-                }
-                guard message.topic == configuration.eventsTopic else { continue }
+                guard let message, message.topic == configuration.eventsTopic else { continue }
                 if deadline == nil { deadline = .now + .milliseconds(options.lingerMilliseconds) }
                 switch decoder.decode(message.value) {
                 case let .success(event):
                     pending.append(PendingEvent(partition: message.partition, offset: message.offset, userEvent: event))
+                    pendingTimes.append((message.timestamp, wallClock()))
                 case let .failure(invalid):
                     deadLetters.append((message.partition, message.offset, deadLetter(message, reason: invalid.reason)))
                 }
             }
-            try completeBatch()
-            if uncommitted && ContinuousClock.now - lastCheckpoint >= .milliseconds(options.checkpointMilliseconds) {
-                try checkpoint()
+            try sendBatch()
+            try retireAcknowledged()
+            if let written = snapshots.finished() { try commit(after: written) }
+            if uncommitted && !snapshots.isBusy && ContinuousClock.now - lastCheckpoint >= .milliseconds(options.checkpointMilliseconds) {
+                startCheckpoint()
             }
             for name in processor.scorer.refreshModels() { log("serving a new version of model \(name)") }
         }
-        try completeBatch()
-        try checkpoint()
+        try finishInFlight()
     }
 
     private func deadLetter(_ message: KafkaMessage, reason: String) -> [UInt8] {
-        let record: [String: Any] = [
-            "reason": reason, "topic": message.topic, "partition": Int(message.partition), "offset": message.offset,
-            "key": message.key.map { Data($0).base64EncodedString() } ?? NSNull(),
-            "value": Data(message.value).base64EncodedString(),
-        ]
-        return Array((try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])) ?? Data())
+        DeadLetter.record(topic: message.topic, partition: message.partition, offset: message.offset, key: message.key,
+                          value: message.value, reason: reason)
     }
 
-    /// Scores the pending events, sends results and dead letters and waits for the broker's
-    /// acknowledgement; only then are their offsets eligible for commit.
-    private func completeBatch() throws {
-        guard !pending.isEmpty || !deadLetters.isEmpty else { return }
-        let results = processor.process(pending, state: state)
-        let encoder = JSONEncoder()
-        for result in results {
-            try producer.send(topic: configuration.resultsTopic, key: Array(result.user.utf8), value: Array(try encoder.encode(result)))
+    /// Sends the pending batch and everything before it, waits for all acknowledgements, saves
+    /// state and commits, waiting for the answer: before a rebalance and at the end.
+    private func finishInFlight() throws {
+        // First the snapshot being written (none may land after a partition is given up); the
+        // checkpoint below supersedes its commit and covers at least its offsets.
+        if let written = snapshots.waitUntilFinished() {
+            awaitingCommit = written.batches + awaitingCommit
+            uncommitted = true
+            if let error = written.error { throw error }
         }
-        for letter in deadLetters {
-            try producer.send(topic: configuration.deadLetterTopic, key: Array("\(letter.partition):\(letter.offset)".utf8), value: letter.value)
-        }
+        try sendBatch()
         try producer.awaitDeliveries()
-        for event in pending { processedThrough[event.partition] = max(processedThrough[event.partition] ?? -1, event.offset) }
+        try retireAcknowledged()
+        try checkpoint()
+    }
+
+    /// Scores the pending events and produces their results and dead letters, without waiting
+    /// for the broker: the batch joins ``inFlight`` until its acknowledgements come in.
+    private func sendBatch() throws {
+        guard !pending.isEmpty || !deadLetters.isEmpty else { return }
+        let closed = wallClock()
+        for (created, polled) in pendingTimes {
+            if let created {
+                let busy = max(0, loopReadyAt - created)
+                stages.record(.busy, seconds: busy)
+                stages.record(.transport, seconds: polled - created - busy)
+            }
+            stages.record(.batchFill, seconds: closed - polled)
+        }
+        let prepared = processor.prepare(pending, state: state)
+        let stateDone = wallClock()
+        let results = processor.score(prepared)
+        let scored = wallClock()
+        var offsets: [Int32: Int64] = [:]
+        for event in pending { offsets[event.partition] = max(offsets[event.partition] ?? -1, event.offset) }
         for letter in deadLetters {
-            processedThrough[letter.partition] = max(processedThrough[letter.partition] ?? -1, letter.offset)
+            offsets[letter.partition] = max(offsets[letter.partition] ?? -1, letter.offset)
+            // A refused message still moves the partition's position (the state snapshot may run
+            // ahead of the commit: replayed events are answered, not applied twice).
             state(letter.partition).skip(through: letter.offset)
         }
+        let tag = inFlight.add(offsets: offsets, events: pending.count, produced: scored)
+        for result in results {
+            try producer.send(topic: configuration.resultsTopic, key: Array(result.user.utf8), value: result.jsonBytes(), tag: tag)
+        }
+        for letter in deadLetters {
+            try producer.send(topic: configuration.deadLetterTopic, key: Array("\(letter.partition):\(letter.offset)".utf8),
+                              value: letter.value, tag: tag)
+        }
+        producer.seal(tag)
+        let produced = wallClock()
+        stages.record(.state, seconds: stateDone - closed, count: pending.count)
+        stages.record(.scoring, seconds: scored - stateDone, count: pending.count)
+        stages.record(.produce, seconds: produced - scored, count: pending.count)
         counters.events += pending.count
         counters.deadLetters += deadLetters.count
         counters.results += results.count
         counters.batches += 1
         pending.removeAll(keepingCapacity: true)
+        pendingTimes.removeAll(keepingCapacity: true)
         deadLetters.removeAll(keepingCapacity: true)
-        uncommitted = true
     }
 
-    /// Saves the changed partitions' state, then commits the offsets after the acknowledged events.
-    private func checkpoint() throws {
+    /// Takes in the acknowledgements that arrived; the batches acknowledged in order make their
+    /// offsets committable.
+    private func retireAcknowledged() throws {
+        for (tag, time) in try producer.serveDeliveries() { inFlight.acknowledge(tag, at: time) }
+        for batch in inFlight.retire() {
+            for (partition, offset) in batch.offsets { processedThrough[partition] = max(processedThrough[partition] ?? -1, offset) }
+            let acknowledged = batch.acknowledged ?? wallClock()
+            if batch.events > 0 {
+                stages.record(.ack, seconds: acknowledged - batch.produced, count: batch.events)
+                awaitingCommit.append((acknowledged, batch.events))
+            }
+            uncommitted = true
+        }
+    }
+
+    /// Captures the changed partitions' state (it covers every event produced so far, so every
+    /// acknowledged one) and the offsets after the acknowledged events, and has the snapshots
+    /// written on the writer thread; the commit follows when they are (``commit(after:)``).
+    private func startCheckpoint() {
         lastCheckpoint = .now
-        guard uncommitted else { return }
-        for (partition, state) in states where state.dirty { try state.save(to: statePath(partition)) }
+        let captured = states.filter(\.value.dirty).map { (statePath($0.key), $0.value.capture()) }
         let offsets = Dictionary(uniqueKeysWithValues: processedThrough.map {
             (TopicPartition(topic: configuration.eventsTopic, partition: $0.key), $0.value + 1)
         })
         uncommitted = false
-        do { try consumer.commit(offsets) } catch {
+        snapshots.start(captured, offsets: offsets, batches: awaitingCommit)
+        awaitingCommit.removeAll()
+    }
+
+    /// Commits, without waiting for the broker, the offsets whose state snapshot is now written
+    /// (the outcome comes to ``committed(_:)``).
+    private func commit(after written: SnapshotWriter.Written) throws {
+        if let error = written.error { throw error }
+        stages.record(.snapshotWrite, seconds: written.finished - written.started)
+        commitsInFlight.append((written.finished, written.batches))
+        do {
+            if try !consumer.commit(written.offsets, asynchronously: true) { commitsInFlight.removeLast() }
+        } catch {
+            commitsInFlight.removeLast()
+            log("warning: \(error)")
+        }
+    }
+
+    /// Saves the changed partitions' state here and now, then commits the offsets after the
+    /// acknowledged events and waits for the broker's answer: before a rebalance and at the end.
+    private func checkpoint() throws {
+        lastCheckpoint = .now
+        guard uncommitted else { return }
+        let start = wallClock()
+        for (partition, state) in states where state.dirty { try state.save(to: statePath(partition)) }
+        let saved = wallClock()
+        stages.record(.snapshotWrite, seconds: saved - start)
+        let offsets = Dictionary(uniqueKeysWithValues: processedThrough.map {
+            (TopicPartition(topic: configuration.eventsTopic, partition: $0.key), $0.value + 1)
+        })
+        uncommitted = false
+        commitsInFlight.append((saved, awaitingCommit))
+        awaitingCommit.removeAll()
+        do {
+            if try !consumer.commit(offsets) { commitsInFlight.removeLast() }
+        } catch {
+            commitsInFlight.removeLast()
             // A commit refused mid-rebalance: the next owner replays from the previous commit
             // (at least once), and the saved state's offset keeps it from applying events twice.
             log("warning: \(error)")
         }
+    }
+}
+
+/// Writes captured partition states on its own thread, one checkpoint at a time, and holds the
+/// offsets those snapshots cover until the processor's thread commits them.
+final class SnapshotWriter: @unchecked Sendable {
+    /// A finished write: the offsets it makes committable, or why it failed.
+    struct Written: Sendable {
+        var offsets: [TopicPartition: Int64]
+        var batches: [(acknowledged: Double, events: Int)]
+        var error: (any Error)?
+        var started: Double
+        var finished: Double
+    }
+
+    private let queue = DispatchQueue(label: "recommender.stream.snapshots")
+    private let lock = NSLock()
+    private var done: Written?  // guarded by lock
+    /// A write was started and its outcome not yet taken (processor's thread only).
+    private(set) var isBusy = false
+
+    /// Writes `captured` (path, state) in the background; `offsets` and `batches` come back with the outcome.
+    func start(_ captured: [(String, CapturedPartitionState)], offsets: [TopicPartition: Int64],
+               batches: [(acknowledged: Double, events: Int)]) {
+        isBusy = true
+        let started = wallClock()
+        queue.async { [self] in
+            var failure: (any Error)?
+            do { for (path, state) in captured { try state.write(to: path) } } catch { failure = error }
+            let written = Written(offsets: offsets, batches: batches, error: failure, started: started, finished: wallClock())
+            lock.withLock { done = written }
+        }
+    }
+
+    /// The finished write's outcome, once (nil while writing or when none was started).
+    func finished() -> Written? {
+        guard isBusy, let written = lock.withLock({ () -> Written? in defer { done = nil }; return done }) else { return nil }
+        isBusy = false
+        return written
+    }
+
+    /// Waits for the write in progress and returns its outcome (nil when none was started).
+    func waitUntilFinished() -> Written? {
+        guard isBusy else { return nil }
+        queue.sync {}
+        return finished()
     }
 }

@@ -38,8 +38,6 @@ public struct Replay {
         defer { try? handle.close() }
         let decoder = EventDecoder(options: processor.options)
         let state = PartitionState(historyPerUser: processor.options.historyPerUser, maximumUsers: processor.options.usersPerPartition)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
         var summary = Summary()
         let start = ContinuousClock.now
         var firstTime: Double?
@@ -51,7 +49,7 @@ public struct Replay {
         func flush() {
             guard !batch.isEmpty else { return }
             for result in processor.process(batch, state: { _ in state }) {
-                output(String(decoding: (try? encoder.encode(result)) ?? Data(), as: UTF8.self))
+                output(String(decoding: result.jsonBytes(), as: UTF8.self))
                 summary.results += 1
             }
             batch.removeAll(keepingCapacity: true)

@@ -79,9 +79,10 @@ public struct EventDecoder: Sendable {
             switch fields[key] {
             case nil, is NSNull: return .failure(InvalidEvent(reason: "missing field '\(key)'"))
             case let text as String where !text.isEmpty: return .success(text)
-            case let number as NSNumber where number.doubleValue.rounded() == number.doubleValue:
+            // Integers a double holds exactly (|n| ≤ 2^53): larger ids must come as strings.
+            case let number as NSNumber where number.doubleValue.rounded() == number.doubleValue && abs(number.doubleValue) <= 9_007_199_254_740_992:
                 return .success(String(number.int64Value))
-            default: return .failure(InvalidEvent(reason: "field '\(key)': expected a non-empty string or an integer"))
+            default: return .failure(InvalidEvent(reason: "field '\(key)': expected a non-empty string or an integer (at most 2^53 in magnitude)"))
             }
         }
         let user: String, item: String
@@ -112,8 +113,25 @@ public struct EventDecoder: Sendable {
                 return .failure(InvalidEvent(reason: "field 'weight': expected a finite number"))
             }
             weight *= value
+            guard weight.isFinite else {
+                return .failure(InvalidEvent(reason: "field 'weight': \(value) times the type's weight is out of range"))
+            }
         }
         return .success(UserEvent(user: user, event: Event(item: item, type: type, timestamp: time, weight: weight)))
+    }
+}
+
+/// The record a refused message becomes on the dead-letter topic.
+public enum DeadLetter {
+    /// A JSON object with the `reason`, where the message came from (`topic`, `partition`,
+    /// `offset`) and its original `key` (null when it had none) and `value`, both base64: any
+    /// bytes survive. O(size of the message).
+    public static func record(topic: String, partition: Int32, offset: Int64, key: [UInt8]?, value: [UInt8], reason: String) -> [UInt8] {
+        let record: [String: Any] = [
+            "reason": reason, "topic": topic, "partition": Int(partition), "offset": offset,
+            "key": key.map { Data($0).base64EncodedString() } ?? NSNull(), "value": Data(value).base64EncodedString(),
+        ]
+        return Array((try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])) ?? Data())
     }
 }
 
@@ -169,19 +187,21 @@ public final class PartitionState: @unchecked Sendable {
         if offset >= nextOffset { nextOffset = offset + 1; dirty = true }
     }
 
-    private struct Snapshot: Codable {
+    struct Snapshot: Codable {
         var nextOffset: Int64
         var users: [String: [Event]]
     }
 
+    /// The state as it is now, to be written later or on another thread; marks the state saved.
+    /// O(1) here: the users' table is shared copy-on-write (the next update copies it once).
+    public func capture() -> CapturedPartitionState {
+        dirty = false
+        return CapturedPartitionState(nextOffset: nextOffset, users: users)
+    }
+
     /// Writes the state to `path` atomically (a temporary file renamed over it).
     public func save(to path: String) throws {
-        let ordered = users.sorted { $0.value.updated < $1.value.updated }
-        let snapshot = Snapshot(nextOffset: nextOffset, users: Dictionary(uniqueKeysWithValues: ordered.map { ($0.key, $0.value.events) }))
-        let data = try JSONEncoder().encode(snapshot)
-        let url = URL(fileURLWithPath: path)
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try data.write(to: url, options: .atomic)
+        try CapturedPartitionState(nextOffset: nextOffset, users: users).write(to: path)
         dirty = false
     }
 
@@ -201,5 +221,22 @@ public final class PartitionState: @unchecked Sendable {
             state.users[user] = (Array(events.suffix(state.historyPerUser)), state.clock)
         }
         return state
+    }
+}
+
+/// A partition's state as it was when captured (``PartitionState/capture()``): a value, so it
+/// can be written on another thread while the processor goes on updating the live state.
+public struct CapturedPartitionState: Sendable {
+    let nextOffset: Int64
+    let users: [String: (events: [Event], updated: UInt64)]
+
+    /// Writes it to `path` atomically (a temporary file renamed over it), in the format
+    /// ``PartitionState/load(from:historyPerUser:maximumUsers:)`` reads. O(users × history).
+    public func write(to path: String) throws {
+        let snapshot = PartitionState.Snapshot(nextOffset: nextOffset, users: users.mapValues(\.events))
+        let data = try JSONEncoder().encode(snapshot)
+        let url = URL(fileURLWithPath: path)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try data.write(to: url, options: .atomic)
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 import RecEngine
 
 /// One result message: a user's fresh recommendations after the events of one micro-batch.
-public struct StreamResult: Codable, Sendable {
+public struct StreamResult: Codable, Sendable, Equatable {
     /// The user's external id (also the message key).
     public var user: String
     /// Recommended items, best first; empty when scoring failed (see ``error``).
@@ -23,6 +23,13 @@ public struct StreamResult: Codable, Sendable {
     public var offsets: [Int64]
     /// Why no items could be given (an unknown pipeline, nothing to score…), when so.
     public var error: String?
+
+    /// A result with every field given.
+    public init(user: String, items: [String], scores: [Float], model: String?, version: Int?, eventTime: Double?, latencyMs: Double,
+                partition: Int32, offsets: [Int64], error: String?) {
+        (self.user, self.items, self.scores, self.model, self.version) = (user, items, scores, model, version)
+        (self.eventTime, self.latencyMs, self.partition, self.offsets, self.error) = (eventTime, latencyMs, partition, offsets, error)
+    }
 }
 
 /// A received, decoded event and where it came from.
@@ -115,12 +122,24 @@ public struct MicroBatchProcessor: Sendable {
         self.scorer = scorer
     }
 
+    /// A micro-batch applied to user state, ready to score: one request per user and partition.
+    public struct PreparedBatch {
+        struct Group { var partition: Int32; var user: String; var offsets: [Int64]; var time: Double?; var received: ContinuousClock.Instant }
+        var groups: [Group]
+        var requests: [RecommendationRequest]
+    }
+
     /// Applies `events` (in arrival order) to `state(partition)` and returns one result per user
     /// and partition, in the order users first appear. Events already applied (offset below the
     /// state's position, replayed after a restart) are not applied twice but still answered.
     public func process(_ events: [PendingEvent], state: (Int32) -> PartitionState) -> [StreamResult] {
-        struct Group { var partition: Int32; var user: String; var offsets: [Int64]; var time: Double?; var received: ContinuousClock.Instant }
-        var groups: [Group] = []
+        score(prepare(events, state: state))
+    }
+
+    /// The first half of ``process(_:state:)``: applies `events` to the users' state and reads
+    /// each user's history once. O(events + users × history).
+    public func prepare(_ events: [PendingEvent], state: (Int32) -> PartitionState) -> PreparedBatch {
+        var groups: [PreparedBatch.Group] = []
         var index: [String: Int] = [:]
         for pending in events {
             let user = pending.userEvent.user
@@ -131,16 +150,22 @@ public struct MicroBatchProcessor: Sendable {
                 groups[at].time = max(groups[at].time ?? -.infinity, pending.userEvent.event.timestamp ?? -.infinity)
             } else {
                 index[key] = groups.count
-                groups.append(Group(partition: pending.partition, user: user, offsets: [pending.offset],
-                                    time: pending.userEvent.event.timestamp, received: pending.received))
+                groups.append(PreparedBatch.Group(partition: pending.partition, user: user, offsets: [pending.offset],
+                                                  time: pending.userEvent.event.timestamp, received: pending.received))
             }
         }
         let requests = groups.map {
             RecommendationRequest(user: $0.user, history: state($0.partition).events(of: $0.user), k: options.k)
         }
-        let responses = scorer.score(requests)
+        return PreparedBatch(groups: groups, requests: requests)
+    }
+
+    /// The second half of ``process(_:state:)``: scores a prepared batch through the engine's
+    /// batch entry point (one GEMM per similarity source) and makes the result messages.
+    public func score(_ batch: PreparedBatch) -> [StreamResult] {
+        let responses = scorer.score(batch.requests)
         let now = ContinuousClock.now
-        return zip(groups, responses).map { group, response in
+        return zip(batch.groups, responses).map { group, response in
             let latency = now - group.received
             let milliseconds = Double(latency.components.seconds) * 1e3 + Double(latency.components.attoseconds) * 1e-15
             var result = StreamResult(user: group.user, items: [], scores: [], model: nil, version: nil, eventTime: group.time,

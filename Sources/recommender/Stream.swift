@@ -40,6 +40,8 @@ struct Stream: ParsableCommand {
     @Option(help: "Consumer session timeout, milliseconds (how long before a dead process's partitions move).")
     var sessionTimeoutMs = 10_000
     @Option(help: "Extra librdkafka setting for consumer and producer, KEY=VALUE (repeatable).") var kafka: [String] = []
+    @Option(help: "At exit, write where events' time went, stage by stage (JSON: count, mean, p50, p99 ms per stage), to this file.")
+    var stageReport: String?
 
     @Option(help: "Replay this events file instead of consuming from Kafka.") var replay: String?
     @Option(help: "Replay pacing: event times run this many times faster (default: as fast as possible).") var speedup: Double?
@@ -120,6 +122,7 @@ struct Stream: ParsableCommand {
         logLine("stream: librdkafka \(librdkafkaVersion); \(events) → \(results) (dead letters: \(configuration.deadLetterTopic)), group \(group), "
               + "pipeline \(processor.scorer.pipeline), batches of \(batchSize) / \(lingerMs) ms")
         try stream.run(until: stop)
+        if let stageReport { try stream.stages.reportJSON().write(to: URL(fileURLWithPath: stageReport)) }
         let counters = stream.counters
         logLine("stream: stopped after \(counters.events) events, \(counters.deadLetters) dead letters, \(counters.results) results "
               + "in \(counters.batches) batches")

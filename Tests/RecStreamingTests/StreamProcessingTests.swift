@@ -32,6 +32,9 @@ struct StreamProcessingTests {
         #expect(reason(#"{"user": "u", "item": "1", "type": "teleport", "time": 1}"#)?.contains("unknown event type 'teleport'") == true)
         #expect(reason(#"{"user": "u", "item": "1", "weight": "heavy", "time": 1}"#) == "field 'weight': expected a finite number")
         #expect(reason(#"{"user": "", "item": "1", "type": "view", "time": 1}"#)?.hasPrefix("field 'user'") == true)
+        // A finite weight times the type's weight can overflow a Float; ids beyond 2^53 are not exact as numbers.
+        #expect(reason(#"{"user": "u", "item": "1", "type": "buy", "weight": 1e38, "time": 1}"#)?.contains("out of range") == true)
+        #expect(reason(#"{"user": 1e300, "item": "1", "type": "view", "time": 1}"#)?.hasPrefix("field 'user'") == true)
         var small = StreamOptions()
         small.maximumEventBytes = 10
         if case let .failure(invalid) = EventDecoder(options: small).decode(Array(#"{"user": "u", "item": "1", "type": "view", "time": 1}"#.utf8)) {
