@@ -1,4 +1,7 @@
 @testable import RecKernels
+import Dispatch
+import Foundation
+import Synchronization
 import Testing
 
 /// Exact top-K through compressed tables: every result must be the float32 search's at the same
@@ -145,5 +148,42 @@ struct CompressedSearchTests {
         #expect(CompressedTable.bfloat16(Float.greatestFiniteMagnitude) == 0x7F7F)   // not rounded up to infinity
         #expect(CompressedTable.bfloat16(1 + 0x1p-8) == 0x3F80)                      // a tie goes to even
         #expect(CompressedTable.bfloat16(1 + 0x1p-8 + 0x1p-20) == 0x3F81)
+    }
+
+    /// Compressed sections are written beside the float32 table and read back; a file without
+    /// them opens as before; the error norms are recomputed on reading, so even scales that lie
+    /// cannot make the search inexact.
+    @Test("model file sections round-trip, old files open, tampered scales stay exact")
+    func modelFile() throws {
+        let items = EmbeddingTable.gaussian(rows: 1000, dimensions: 20, seed: 31)
+        let path = "/tmp/recommender-compressed-test-\(getpid()).rkm"
+        defer { unlink(path) }
+        var plain = ModelFileWriter()
+        try plain.add(items, named: "items")
+        try plain.write(to: path)
+        #expect(try ModelFile(contentsOf: path).compressedTable(for: "items", kind: .int8, of: items) == nil)
+        for kind in CompressionKind.allCases {
+            let built = CompressedTable(items, kind: kind)
+            var writer = ModelFileWriter()
+            try writer.add(items, named: "items")
+            try writer.add(built, for: "items")
+            try writer.write(to: path)
+            let file = try ModelFile(contentsOf: path)
+            let read = try #require(try file.compressedTable(for: "items", kind: kind, of: try file.table("items")))
+            #expect(read == built)
+            #expect(throws: ModelFileError.self, "codes of another shape are refused") {
+                try file.compressedTable(for: "items", kind: kind, of: EmbeddingTable.gaussian(rows: 900, dimensions: 20, seed: 1))
+            }
+        }
+        // Scales that claim every row is a tenth of what it is: the codes decode badly, the
+        // recomputed error norms say so, and the results are still float32's.
+        let honest = CompressedTable(items, kind: .int8)
+        let lying = try CompressedTable(kind: .int8, codes: honest.codes, rowScales: honest.rowScales.map { $0 / 10 }, of: items)
+        let index = try FlatIndex(items: items, metric: .innerProduct)
+        let queries = EmbeddingTable.gaussian(rows: 4, dimensions: 20, seed: 32)
+        for level in SIMDLevel.supported {
+            #expect(try index.attaching(lying).search(queries, k: 10, backend: .compressed(level), threads: 1)
+                    == (try index.search(queries, k: 10, backend: .simd(level), threads: 1)))
+        }
     }
 }

@@ -34,7 +34,7 @@ public struct CompressedTable: Sendable, Equatable {
     /// int8: each row's scale (x̂ = scale·code); bf16: empty.
     public let rowScales: [Float]
     /// Each row's ‖x − x̂‖, rounded up.
-    public let errorNorms: [Float]
+    public private(set) var errorNorms: [Float]
 
     /// Compresses `table`.
     ///
@@ -84,6 +84,43 @@ public struct CompressedTable: Sendable, Equatable {
         errorNorms = errors
     }
 
+    /// A table from codes and row scales read from a model file, its error norms recomputed
+    /// from `table` (the float32 rows the codes stand for): the bound the search relies on then
+    /// never depends on what a file claims.
+    ///
+    /// - Throws: ``MatrixError/shapeMismatch(expected:actual:)`` when the codes or scales do not
+    ///   fit `table`'s shape, ``MatrixError/nonFinite(row:column:)`` for a scale that is negative,
+    ///   NaN or infinite (column 0).
+    /// - Complexity: O(rows × dimensions).
+    public init(kind: CompressionKind, codes: [UInt8], rowScales: [Float], of table: EmbeddingTable) throws {
+        let panels = (table.rows + Self.panelRows - 1) / Self.panelRows
+        let expected = panels * Self.panelRows * table.dimensions * (kind == .int8 ? 1 : 2)
+        guard codes.count == expected else { throw MatrixError.shapeMismatch(expected: expected, actual: codes.count) }
+        guard rowScales.count == (kind == .int8 ? table.rows : 0) else {
+            throw MatrixError.shapeMismatch(expected: kind == .int8 ? table.rows : 0, actual: rowScales.count)
+        }
+        if let bad = rowScales.firstIndex(where: { !$0.isFinite || $0 < 0 }) { throw MatrixError.nonFinite(row: bad, column: 0) }
+        self.kind = kind
+        rows = table.rows
+        dimensions = table.dimensions
+        self.codes = codes
+        self.rowScales = rowScales
+        errorNorms = []
+        let d = table.dimensions, codesOnly = self
+        var errors = [Float](repeating: 0, count: table.rows)
+        table.withUnsafeBufferPointer { values in
+            for r in 0 ..< table.rows {
+                var squaredError = 0.0
+                for j in 0 ..< d {
+                    let difference = Double(values[r * d + j]) - codesOnly.decoded(row: r, dimension: j)
+                    squaredError += difference * difference
+                }
+                errors[r] = Self.roundedUp(squaredError.squareRoot() * (1 + 1e-12))
+            }
+        }
+        errorNorms = errors
+    }
+
     /// Bytes the table holds (codes and per-row terms).
     public var byteCount: Int { codes.count + 4 * (rowScales.count + errorNorms.count) }
 
@@ -109,5 +146,34 @@ public struct CompressedTable: Sendable, Equatable {
         var result = Float(value)
         if Double(result) < value { result = result.nextUp }
         return result
+    }
+}
+
+extension ModelFileWriter {
+    /// Adds `table` as the sections `<name>.<kind>.codes` (bytes) and, for int8,
+    /// `<name>.<kind>.scales` (one float per row), beside the float32 table `name`.
+    public mutating func add(_ table: CompressedTable, for name: String) throws {
+        try add(bytes: table.codes, named: "\(name).\(table.kind).codes")
+        if table.kind == .int8 {
+            try add(EmbeddingTable(rows: table.rows, dimensions: 1, values: table.rowScales), named: "\(name).\(table.kind).scales")
+        }
+    }
+}
+
+extension ModelFile {
+    /// The compressed copy of `table` (read from the section `name`) stored beside it, or nil
+    /// when the file has none of `kind` (files written before compressed tables existed).
+    ///
+    /// - Throws: ``ModelFileError/invalidSection(path:section:reason:)`` when the sections do not
+    ///   fit `table`.
+    public func compressedTable(for name: String, kind: CompressionKind, of table: EmbeddingTable) throws -> CompressedTable? {
+        let codesName = "\(name).\(kind).codes", scalesName = "\(name).\(kind).scales"
+        guard section(codesName) != nil else { return nil }
+        let scales = kind == .int8 ? try self.table(scalesName).withUnsafeBufferPointer(Array.init) : []
+        do {
+            return try CompressedTable(kind: kind, codes: try bytes(codesName), rowScales: scales, of: table)
+        } catch let error as MatrixError {
+            throw ModelFileError.invalidSection(path: path, section: codesName, reason: "does not fit '\(name)': \(error)")
+        }
     }
 }
