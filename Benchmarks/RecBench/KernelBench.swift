@@ -3,6 +3,7 @@
 // same product (sgemm for a batch, sgemv for one query), and prints the ratio: the machine's
 // noise cancels out of a ratio, not out of an absolute time.
 import ArgumentParser
+import Foundation
 import RecKernels
 #if canImport(Glibc)
 import Glibc
@@ -69,6 +70,12 @@ struct KernelBench: ParsableCommand {
     @Flag(name: .long, help: "Skip the SIMD backend.")
     var noSIMD = false
 
+    @Option(name: .long, help: "Items of the compressed-table figures (one query, top-k, against bare sgemv); 0 skips them.")
+    var compressedItems: Int = 1_000_000
+
+    @Option(name: .long, help: "Items of the small cache-resident single-query figure at 2 threads; 0 skips it.")
+    var smallItems: Int = 50_000
+
     func run() throws {
         print("recommender-bench — exact top-\(k), inner product; \(FlatIndex.defaultThreads) cores available")
         print("OpenBLAS: \(OpenBLAS.configuration); SIMD level: \(SIMDLevel.best)")
@@ -87,6 +94,8 @@ struct KernelBench: ParsableCommand {
                 }
             }
         }
+        if compressedItems > 0 { verdicts += try compressedFigures(items: compressedItems, dimensions: shapes.first?.dimensions ?? 64) }
+        if smallItems > 0 { verdicts += try smallSingleQuery(items: smallItems, dimensions: shapes.first?.dimensions ?? 64) }
         try fileTimings(rows: shapes.map(\.items).max() ?? 1_000_000, dimensions: shapes.first?.dimensions ?? 64)
         print("\nTargets (issue 2): batched top-\(k) ≤ 1.25× bare sgemm; single query ≤ 1.3× bare sgemv; SIMD ≤ 3× bare sgemm on the batched shape")
         verdicts.forEach { print($0) }
@@ -157,6 +166,95 @@ struct KernelBench: ParsableCommand {
             let ratio = fused.median / bare.median
             row(shape, threads, name, fused, perRun: 1, ratio: ratio)
             verdicts.append("  \(shape) T=\(threads) \(name): p50 \(fixed(ratio, 3))× bare sgemv (target ≤ 1.3): \(ratio <= 1.3 ? "met" : "MISSED")")
+        }
+        return verdicts
+    }
+
+    /// Resident memory of this process in bytes (/proc/self/statm).
+    func residentBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        return fields.count > 1 ? (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE))) : 0
+    }
+
+    /// One query against `items` × `dimensions`, top-k: p50/p99 of the float32 SIMD search and of
+    /// the int8 and bf16 compressed searches against the bare sgemv, each checked against the
+    /// float32 result on every query; then resident memory per million items of each table kind.
+    func compressedFigures(items count: Int, dimensions: Int) throws -> [String] {
+        let before = residentBytes()
+        let items = EmbeddingTable.gaussian(rows: count, dimensions: dimensions, seed: 1)
+        let floatBytes = residentBytes() - before
+        let float32 = try FlatIndex(items: items, metric: .innerProduct)
+        var kinds: [(CompressionKind, FlatIndex, Int)] = []
+        for kind in CompressionKind.allCases {
+            let start = residentBytes()
+            let index = float32.compressing(kind)
+            kinds.append((kind, index, residentBytes() - start))
+        }
+        let queries = (0 ..< singleQueries).map { EmbeddingTable.gaussian(rows: 1, dimensions: dimensions, seed: UInt64(100 + $0)).row(0) }
+        let shape = Shape(argument: "1x\(count)x\(dimensions)")!
+        print("\ncompressed tables, one query, top-\(k), T=1, \(queries.count) queries; ratio = p50 / bare sgemv p50 (p99 ratio in brackets)")
+        var scores = [Float](repeating: 0, count: count)
+        var bare = Timings()
+        OpenBLAS.withThreads(1) {
+            OpenBLAS.multiply(items, vector: queries[0], into: &scores)
+            for query in queries { bare.measure { OpenBLAS.multiply(items, vector: query, into: &scores) } }
+        }
+        row(shape, 1, "bare sgemv", bare, perRun: 1, ratio: nil)
+        var expected: [[ScoredItem]] = []
+        var fused = Timings()
+        for query in queries {
+            var result: [ScoredItem] = []
+            try fused.measure { result = try float32.search(query, k: k, backend: .simd, threads: 1) }
+            expected.append(result)
+        }
+        row(shape, 1, "top-K float32 SIMD", fused, perRun: 1, ratio: fused.median / bare.median)
+        var verdicts: [String] = []
+        for (kind, index, _) in kinds {
+            var timings = Timings()
+            var identical = true
+            _ = try index.search(queries[0], k: k, backend: .compressed(.best), threads: 1)
+            for (q, query) in queries.enumerated() {
+                var result: [ScoredItem] = []
+                try timings.measure { result = try index.search(query, k: k, backend: .compressed(.best), threads: 1) }
+                identical = identical && result.map(\.id) == expected[q].map(\.id) && result.map(\.score.bitPattern) == expected[q].map(\.score.bitPattern)
+            }
+            let ratio = timings.median / bare.median, tail = timings.percentile(99) / bare.percentile(99)
+            row(shape, 1, "top-K \(kind)", timings, perRun: 1, ratio: ratio)
+            let target = kind == .int8 ? 0.40 : 0.60
+            verdicts.append("  \(shape) T=1 \(kind): p50 \(fixed(ratio, 3))× (p99 \(fixed(tail, 3))×) bare sgemv (target ≤ \(target)): "
+                + "\(ratio <= target ? "met" : "MISSED"); identical to float32 exact on all \(queries.count) queries: \(identical ? "yes" : "NO")")
+        }
+        let perMillion = { (bytes: Int) in fixed(Double(bytes) / Double(count) * 1e6 / 1_048_576, 1) }
+        print("resident memory per million items × \(dimensions) dims: float32 \(perMillion(floatBytes)) MiB"
+            + kinds.map { ", \($0.0) +\(perMillion($0.2)) MiB (codes and bound terms, beside float32)" }.joined())
+        return verdicts
+    }
+
+    /// One query against a small cache-resident catalog with 2 threads, against the bare sgemv.
+    func smallSingleQuery(items count: Int, dimensions: Int) throws -> [String] {
+        let items = EmbeddingTable.gaussian(rows: count, dimensions: dimensions, seed: 1)
+        let index = try FlatIndex(items: items, metric: .innerProduct)
+        let queries = (0 ..< max(singleQueries, 500)).map { EmbeddingTable.gaussian(rows: 1, dimensions: dimensions, seed: UInt64(100 + $0)).row(0) }
+        let shape = Shape(argument: "1x\(count)x\(dimensions)")!
+        var scores = [Float](repeating: 0, count: count)
+        var bare = Timings()
+        OpenBLAS.withThreads(1) {
+            OpenBLAS.multiply(items, vector: queries[0], into: &scores)
+            for query in queries { bare.measure { OpenBLAS.multiply(items, vector: query, into: &scores) } }
+        }
+        print("")
+        row(shape, 1, "bare sgemv", bare, perRun: 1, ratio: nil)
+        var verdicts: [String] = []
+        for threads in [1, 2] {
+            var timings = Timings()
+            _ = try index.search(queries[0], k: k, threads: threads)
+            for query in queries { try timings.measure { _ = try index.search(query, k: k, threads: threads) } }
+            let ratio = timings.median / bare.median
+            row(shape, threads, "top-K automatic", timings, perRun: 1, ratio: ratio)
+            if threads == 2 {
+                verdicts.append("  \(shape) T=2 automatic: p50 \(fixed(ratio, 3))× bare sgemv (target ≤ 1.0): \(ratio <= 1.0 ? "met" : "MISSED")")
+            }
         }
         return verdicts
     }

@@ -187,3 +187,5 @@ void rk_topk_consider(rk_topk *heap, const rk_fold_filter *filter, float score, 
     if (filter) consider(heap, filter, score, id);
     else rk_topk_push(heap, score, id);
 }
+
+int rk_fold_excluded(const rk_fold_filter *filter, int32_t id) { return is_excluded(filter, id); }

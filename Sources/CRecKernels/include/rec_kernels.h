@@ -124,6 +124,50 @@ double rk_squared_residuals(int isa, size_t d, const float *x, const float *y,
                             const int64_t *offsets, const int32_t *items, const float *values,
                             size_t begin, size_t end);
 
+// MARK: Compressed item tables (compressed.c)
+
+/// Codes a compressed table holds: int8 with a per-row scale, or the top half of a float (bf16).
+typedef enum { RK_CODE_INT8 = 0, RK_CODE_BF16 = 1 } rk_code_kind;
+
+/// Rows per panel of a compressed table: panel p holds rows p·16 ..< p·16 + 16, dimension-major
+/// (code of row p·16 + jj, dimension kk at element (p·dims + kk)·16 + jj); rows past the end are 0.
+enum { RK_CQ_PANEL = 16 };
+
+/// A compressed table and the per-row terms of one metric's key and error bound.
+typedef struct {
+    int kind;                 ///< rk_code_kind
+    const void *codes;        ///< panels
+    size_t dims, rows;
+    const float *multiplier;  ///< key = product·multiplier[r] (+ offset[r]); NULL = 1
+    const float *offset;      ///< NULL = 0
+    const float *radius;      ///< |float32 key − compressed key| ≤ ‖q‖·radius[r] + absolute (before slack)
+    float absolute;
+} rk_cq_table;
+
+/// One query's state across scan calls.
+typedef struct {
+    rk_topk *lower;           ///< the K best lower bounds of eligible items: its root is τ
+    int32_t *candidate_ids;   ///< appended: room for every row one call scans
+    float *candidate_upper;   ///< their upper bounds
+    size_t candidate_count;
+} rk_cq_query;
+
+/// Scans panels [first_panel, end_panel) for `query_count` queries (rows of `dims` floats; their
+/// norms rounded up in `query_norms`), appending every eligible item whose upper bound is not
+/// below the query's τ at that moment, and offering its lower bound to the query's heap.
+void rk_cq_scan(int isa, const rk_cq_table *table, size_t first_panel, size_t end_panel,
+                const float *queries, size_t query_count, const float *query_norms,
+                rk_cq_query *states, const rk_fold_filter *filters);
+
+/// Re-scores items `ids` from the float32 table exactly as the search kernels do at level `isa`
+/// (the GEMV dot, or with `tile_arithmetic` the tile kernels' FMA chain), keys them with
+/// scale/offset (indexed by id, may be NULL) and offers them to `heap`.
+void rk_cq_rescore(int isa, int tile_arithmetic, const float *items, size_t dims, const float *query,
+                   const int32_t *ids, size_t count, const float *scale, const float *offset, rk_topk *heap);
+
+/// 1 when `filter` keeps item `id` out of a result.
+int rk_fold_excluded(const rk_fold_filter *filter, int32_t id);
+
 #ifdef __cplusplus
 }
 #endif

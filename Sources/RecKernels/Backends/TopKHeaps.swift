@@ -123,3 +123,95 @@ extension Kernels {
         return Int(rk_sgns_train(Int32(SIMDLevel.best.rawValue), &kernelJob))
     }
 }
+
+/// One query's candidates from a compressed scan: ids and upper bounds, grown by the caller
+/// before each scan call (the kernel appends without checking room). One worker owns it.
+final class CandidateList {
+    private(set) var ids: UnsafeMutablePointer<Int32>
+    private(set) var upper: UnsafeMutablePointer<Float>
+    var count = 0
+    private var capacity: Int
+
+    init(capacity: Int = 4096) {
+        self.capacity = capacity
+        ids = .allocate(capacity: capacity)
+        upper = .allocate(capacity: capacity)
+    }
+
+    deinit {
+        ids.deallocate()
+        upper.deallocate()
+    }
+
+    /// Makes room for `extra` more entries.
+    func reserve(_ extra: Int) {
+        guard count + extra > capacity else { return }
+        let grown = max(2 * capacity, count + extra)
+        let newIDs = UnsafeMutablePointer<Int32>.allocate(capacity: grown), newUpper = UnsafeMutablePointer<Float>.allocate(capacity: grown)
+        newIDs.update(from: ids, count: count)
+        newUpper.update(from: upper, count: count)
+        ids.deallocate()
+        upper.deallocate()
+        (ids, upper, capacity) = (newIDs, newUpper, grown)
+    }
+
+    /// Drops the entries whose upper bound is below `tau` (they can no longer reach the top K).
+    func compact(below tau: Float) {
+        var kept = 0
+        for c in 0 ..< count where !(upper[c] < tau) {
+            ids[kept] = ids[c]
+            upper[kept] = upper[c]
+            kept += 1
+        }
+        count = kept
+    }
+}
+
+/// A compressed table and one metric's per-row key and bound terms, as the scan kernel reads
+/// them (see `rk_cq_table`); pointers are the caller's, valid for the call.
+struct CompressedScanTable {
+    var kind: CompressionKind
+    var codes: UnsafeRawPointer
+    var dimensions: Int
+    var rows: Int
+    var multiplier: UnsafePointer<Float>?
+    var offset: UnsafePointer<Float>?
+    var radius: UnsafePointer<Float>
+    var absolute: Float
+}
+
+extension TopKHeaps {
+    /// The K-th best key kept in heap `heap` (its root), or −∞ while it holds fewer than K.
+    func threshold(_ heap: Int) -> Float {
+        heaps[heap].count < heaps[heap].capacity ? -.infinity : heaps[heap].scores[0]
+    }
+
+    /// Scans panels `panels` of `table` for `queryCount` queries: query i's lower bounds go to heap
+    /// `firstHeap + i` and its candidates to `candidates[i]` (which must have room for every row
+    /// of the panels).
+    func scanCompressed(_ table: CompressedScanTable, panels: Range<Int>, queries: UnsafePointer<Float>, queryCount: Int,
+                        queryNorms: UnsafePointer<Float>, firstHeap: Int, candidates: ArraySlice<CandidateList>,
+                        filters: [FoldFilter], level: SIMDLevel) {
+        var kernelTable = rk_cq_table(kind: table.kind == .int8 ? Int32(RK_CODE_INT8.rawValue) : Int32(RK_CODE_BF16.rawValue),
+                                      codes: table.codes, dims: table.dimensions, rows: table.rows, multiplier: table.multiplier,
+                                      offset: table.offset, radius: table.radius, absolute: table.absolute)
+        var states = candidates.enumerated().map { i, list in
+            rk_cq_query(lower: heaps + firstHeap + i, candidate_ids: list.ids + list.count, candidate_upper: list.upper + list.count,
+                        candidate_count: 0)
+        }
+        let kernelFilters = filters.map(\.kernelFilter)
+        rk_cq_scan(Int32(level.rawValue), &kernelTable, panels.lowerBound, panels.upperBound, queries, queryCount, queryNorms,
+                   &states, kernelFilters)
+        for (state, list) in zip(states, candidates) { list.count += state.candidate_count }
+    }
+
+    /// Re-scores `ids` from the float32 `items` exactly as a search at `level` does (the GEMV dot,
+    /// or with `tileArithmetic` the tile kernels' FMA chain) and offers their keys to heap `heap`.
+    func rescore(into heap: Int, ids: UnsafeBufferPointer<Int32>, items: UnsafePointer<Float>, dimensions: Int,
+                 query: UnsafePointer<Float>, scale: UnsafePointer<Float>?, offset: UnsafePointer<Float>?,
+                 level: SIMDLevel, tileArithmetic: Bool) {
+        guard let base = ids.baseAddress else { return }
+        rk_cq_rescore(Int32(level.rawValue), tileArithmetic ? 1 : 0, items, dimensions, query, base, ids.count, scale, offset,
+                      heaps + heap)
+    }
+}

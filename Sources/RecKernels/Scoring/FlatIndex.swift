@@ -30,6 +30,10 @@ public enum ScoringBackend: Sendable, Equatable, CustomStringConvertible {
     /// below ``FlatIndex/blasMinimumMultiplyAdds``, where a BLAS call's fixed cost dominates;
     /// BLAS otherwise.
     case automatic
+    /// The index's compressed table (``FlatIndex/compressing(_:)``) scanned with the SIMD kernels
+    /// at the given level, its candidates re-scored from float32: the same results as
+    /// ``simd(_:)`` at that level, bit for bit. Without a compressed table, ``simd(_:)``.
+    case compressed(SIMDLevel)
 
     /// The SIMD kernels at the best level this machine supports.
     public static var simd: ScoringBackend { .simd(.best) }
@@ -39,6 +43,7 @@ public enum ScoringBackend: Sendable, Equatable, CustomStringConvertible {
         case .blas: "OpenBLAS"
         case let .simd(level): "SIMD (\(level))"
         case .automatic: "automatic"
+        case let .compressed(level): "compressed (\(level))"
         }
     }
 }
@@ -63,11 +68,14 @@ public struct FlatIndex: Sendable {
     public let metric: SimilarityMetric
     /// Per-item terms of the metric's key: 1/‖x‖ for cosine (0 for a zero vector), −‖x‖²/2 for
     /// squared Euclidean, none for inner product. Maximizing `q·x · scale + offset` ranks items.
-    private let itemTerms: [Float]
+    let itemTerms: [Float]
     /// The largest item norm ‖x‖, in double precision (it may exceed the float range): with a
     /// query's norm it bounds every inner product (Cauchy–Schwarz), so a search can refuse
     /// queries whose scores could overflow instead of silently losing them.
     private let maximumItemNorm: Double
+    /// The compressed copy of ``items`` and this metric's bound terms, when one is attached
+    /// (``compressing(_:)``, ``attaching(_:)``).
+    var compressedScan: CompressedScan? = nil
 
     /// Items scored per tile: the tile of `queryBlock × itemBlock` scores stays in L2.
     public static let itemBlock = 1024
@@ -188,6 +196,10 @@ public struct FlatIndex: Sendable {
         let plan = SearchPlan(queryCount: queries.rows, itemCount: items.rows, dimensions: items.dimensions,
                               k: k, backend: backend, threads: threads)
         _ = try resultSize(queryCount: queries.rows, k: k, heapSets: plan.split == .byQueries ? 1 : plan.workers)
+        if let scan = compressedScan, let level = compressedLevel(backend, queryCount: queries.rows) {
+            return searchCompressed(scan, queries: queries, k: k, excluding: excluding, eligibility: eligibility, level: level,
+                                    threads: threads, squaredQueryNorms: squaredQueryNorms)
+        }
         _ = OpenBLAS.singleThreaded
         return queries.withUnsafeBufferPointer { queryValues in
             items.withUnsafeBufferPointer { itemValues in
@@ -228,7 +240,7 @@ public struct FlatIndex: Sendable {
     }
 
     /// Converts a kept key back to the metric's score.
-    private func finalScore(key: Float, squaredQueryNorm: Float) -> Float {
+    func finalScore(key: Float, squaredQueryNorm: Float) -> Float {
         switch metric {
         case .innerProduct: key
         case .cosine: key / squaredQueryNorm.squareRoot()
@@ -253,7 +265,7 @@ struct SearchPlan {
         let multiplyAdds = work.overflow ? Int.max : work.partialValue
         switch backend {
         case .blas: level = nil
-        case let .simd(requested): level = min(requested, SIMDLevel.best)
+        case let .simd(requested), let .compressed(requested): level = min(requested, SIMDLevel.best)
         case .automatic:
             // One query is memory-bound, and the SIMD dot kernel streams the table faster than
             // sgemv (measured 0.75× sgemv's time at 1M × 64); a tiny batch does not repay a BLAS call.

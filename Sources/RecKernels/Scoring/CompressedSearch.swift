@@ -1,0 +1,228 @@
+/// A compressed table with one metric's per-row key and error-bound terms (see `rk_cq_table`).
+struct CompressedScan: Sendable {
+    let table: CompressedTable
+    /// key = product × multiplier[r] (+ offset[r]); empty = 1 (offset: empty = none).
+    let multiplier: [Float]
+    let offset: [Float]
+    /// |float32 key − compressed key| ≤ ‖q‖ × radius[r] + absolute (before the kernel's slack).
+    let radius: [Float]
+    let absolute: Float
+}
+
+extension FlatIndex {
+    /// Below this many items ``ScoringBackend/automatic`` does not use a compressed table: the
+    /// float32 table is cache-resident there and the candidates' re-scoring costs more than the
+    /// bytes saved (measured with `recommender-bench compressed`).
+    public static let compressedMinimumItems = 16_384
+    /// Above this many queries ``ScoringBackend/automatic`` leaves a compressed table alone: a
+    /// batch reads the catalog once per 128 queries anyway, and the GEMM outruns the scan.
+    public static let compressedMaximumQueries = 16
+
+    /// The attached compressed table, if any.
+    public var compressedTable: CompressedTable? { compressedScan?.table }
+
+    /// This index with a compressed copy of its items of `kind` built and attached.
+    ///
+    /// - Complexity: O(items × dimensions).
+    public func compressing(_ kind: CompressionKind) -> FlatIndex {
+        try! attaching(CompressedTable(items, kind: kind))
+    }
+
+    /// This index with `table` (a compressed copy of ``items``, e.g. read from a model file)
+    /// attached: ``ScoringBackend/automatic`` then scans it for one query or a few on a large
+    /// catalog, and ``ScoringBackend/compressed(_:)`` always; results stay exactly those of the
+    /// float32 search.
+    ///
+    /// - Throws: ``ScoringError/dimensionMismatch(expected:actual:)`` when the table's shape is
+    ///   not the catalog's.
+    /// - Complexity: O(items × dimensions) (the per-row bounds).
+    public func attaching(_ table: CompressedTable) throws -> FlatIndex {
+        guard table.dimensions == items.dimensions else {
+            throw ScoringError.dimensionMismatch(expected: items.dimensions, actual: table.dimensions)
+        }
+        guard table.rows == items.rows else { throw ScoringError.dimensionMismatch(expected: items.rows, actual: table.rows) }
+        var index = self
+        index.compressedScan = scanTerms(table)
+        return index
+    }
+
+    /// The metric's key and bound terms for `table`.
+    ///
+    /// Let f be the float32 product a search computes (any summation order, FMA or not) and g the
+    /// float product of the query with the codes. Then |f − q·x| ≤ γ‖q‖‖x‖ + η,
+    /// |q·x − q·x̂| ≤ ‖q‖‖x − x̂‖, |s·g − q·x̂| ≤ γ‖q‖‖x̂‖ + sη (γ = γ_{d+8} + 4u covers every
+    /// rounding of a d-term sum and of the scale and key multiplications, η = (d+8)·2⁻¹⁴⁹ the
+    /// subnormal roundings), and ‖x̂‖ ≤ ‖x‖ + ‖x − x̂‖. In key space (cosine multiplies by 1/‖x‖)
+    /// radius = S·(ε + γ(‖x‖ + ‖x̂‖)) and absolute = max 2η·S·(1 + s) + 2⁻¹⁴⁰; the kernel adds
+    /// 16u of the bound and of |key| for the offset addition and its own arithmetic.
+    func scanTerms(_ table: CompressedTable) -> CompressedScan {
+        let d = Double(items.dimensions), u = 0x1p-24
+        let terms = Double(items.dimensions + 8) * u
+        let gamma = terms / (1 - terms) + 4 * u
+        let eta = (d + 8) * 0x1p-149
+        var radius = [Float](repeating: 0, count: items.rows)
+        var multiplier = [Float]()
+        var absolute = 0x1p-140
+        let dims = items.dimensions
+        items.withUnsafeBufferPointer { values in
+            for r in 0 ..< items.rows {
+                var squares = 0.0
+                for j in 0 ..< dims { squares += Double(values[r * dims + j]) * Double(values[r * dims + j]) }
+                let norm = squares.squareRoot() * (1 + 1e-12)
+                let error = Double(table.errorNorms[r])
+                let keyScale = metric == .cosine ? Double(itemTerms[r]) : 1
+                let rowScale = table.kind == .int8 ? Double(table.rowScales[r]) : 1
+                radius[r] = CompressedTable.roundedUp(keyScale * (error + gamma * (2 * norm + error)) * (1 + 1e-12))
+                absolute = max(absolute, 2 * eta * keyScale * (1 + rowScale))
+            }
+        }
+        switch (metric, table.kind) {
+        case (.cosine, .int8): multiplier = zip(table.rowScales, itemTerms).map { $0 * $1 }
+        case (.cosine, .bfloat16): multiplier = itemTerms
+        case (_, .int8): multiplier = table.rowScales
+        case (_, .bfloat16): multiplier = []
+        }
+        return CompressedScan(table: table, multiplier: multiplier, offset: metric == .squaredEuclidean ? itemTerms : [],
+                              radius: radius, absolute: CompressedTable.roundedUp(absolute))
+    }
+
+    /// The SIMD level a search with `backend` scans the compressed table at, or nil for the
+    /// float32 path.
+    func compressedLevel(_ backend: ScoringBackend, queryCount: Int) -> SIMDLevel? {
+        switch backend {
+        case let .compressed(level): min(level, SIMDLevel.best)
+        case .automatic:
+            queryCount <= Self.compressedMaximumQueries && items.rows >= Self.compressedMinimumItems ? SIMDLevel.best : nil
+        case .blas, .simd: nil
+        }
+    }
+
+    /// Exact top-K through the compressed table: scan it keeping every item whose upper bound can
+    /// reach the K-th best lower bound (a floor under the K-th best float32 key), then re-score
+    /// those from float32 with the arithmetic ``ScoringBackend/simd(_:)`` at `level` would use for
+    /// that query, so keys, ids and order are that search's, bit for bit.
+    func searchCompressed(_ scan: CompressedScan, queries: EmbeddingTable, k: Int, excluding: ExcludedItems?,
+                          eligibility: [UInt64]?, level: SIMDLevel, threads: Int, squaredQueryNorms: [Float],
+                          rescored: ((_ query: Int, _ candidates: Int) -> Void)? = nil) -> TopKResults {
+        let m = queries.rows, n = items.rows, d = items.dimensions
+        let reference = SearchPlan(queryCount: m, itemCount: n, dimensions: d, k: k, backend: .simd(level), threads: threads)
+        let panels = (n + CompressedTable.panelRows - 1) / CompressedTable.panelRows
+        let chunkPanels = FlatIndex.itemBlock / CompressedTable.panelRows
+        let chunks = (panels + chunkPanels - 1) / chunkPanels
+        let work = m.multipliedReportingOverflow(by: n).partialValue.multipliedReportingOverflow(by: d)
+        let workers = work.overflow || work.partialValue >= FlatIndex.parallelMinimumMultiplyAdds ? max(1, min(threads, chunks)) : 1
+        let queryNorms: [Float] = queries.withUnsafeBufferPointer { values in
+            (0 ..< m).map { q in
+                var squares = 0.0
+                for j in 0 ..< d { squares += Double(values[q * d + j]) * Double(values[q * d + j]) }
+                return CompressedTable.roundedUp(squares.squareRoot() * (1 + 1e-12))
+            }
+        }
+        let excludedIDs = excluding?.ids ?? []
+        let lower = TopKHeaps(count: workers * m, k: k)
+        let exact = TopKHeaps(count: m, k: k)
+        defer {
+            lower.deallocate()
+            exact.deallocate()
+        }
+        let candidates = (0 ..< workers * m).map { _ in CandidateList() }
+        return (eligibility ?? []).withUnsafeBufferPointer { eligible in
+            excludedIDs.withUnsafeBufferPointer { excludedIDs in
+                let filters: [FoldFilter] = (0 ..< m).map { q in
+                    var filter = FoldFilter(eligible: eligibility == nil ? nil : eligible.baseAddress)
+                    if let offsets = excluding?.offsets, offsets[q + 1] > offsets[q] {
+                        filter.excluded = UnsafeBufferPointer(rebasing: excludedIDs[offsets[q] ..< offsets[q + 1]])
+                    }
+                    return filter
+                }
+                scan.table.codes.withUnsafeBytes { codes in
+                    scan.multiplier.withUnsafeBufferPointer { multiplier in
+                        scan.offset.withUnsafeBufferPointer { offset in
+                            scan.radius.withUnsafeBufferPointer { radius in
+                                queries.withUnsafeBufferPointer { queryValues in
+                                    queryNorms.withUnsafeBufferPointer { norms in
+                                        let table = CompressedScanTable(
+                                            kind: scan.table.kind, codes: codes.baseAddress!, dimensions: d, rows: n,
+                                            multiplier: scan.multiplier.isEmpty ? nil : multiplier.baseAddress,
+                                            offset: scan.offset.isEmpty ? nil : offset.baseAddress,
+                                            radius: radius.baseAddress!, absolute: scan.absolute)
+                                        Parallel.forEach(workers) { worker in
+                                            let mine = candidates[(worker * m) ..< (worker * m + m)]
+                                            let first = chunks * worker / workers, end = chunks * (worker + 1) / workers
+                                            for chunk in first ..< end {
+                                                let range = (chunk * chunkPanels) ..< min(panels, (chunk + 1) * chunkPanels)
+                                                for list in mine { list.reserve(range.count * CompressedTable.panelRows) }
+                                                lower.scanCompressed(table, panels: range, queries: queryValues.baseAddress!, queryCount: m,
+                                                                     queryNorms: norms.baseAddress!, firstHeap: worker * m,
+                                                                     candidates: mine, filters: filters, level: level)
+                                                for (q, list) in mine.enumerated() where list.count > 4096 + 4 * k {
+                                                    list.compact(below: lower.threshold(worker * m + q))
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                for worker in 1 ..< max(1, workers) {
+                    for q in 0 ..< m { lower.merge(worker * m + q, into: q) }
+                }
+                items.withUnsafeBufferPointer { itemValues in
+                    queries.withUnsafeBufferPointer { queryValues in
+                        itemTerms.withUnsafeBufferPointer { terms in
+                            for q in 0 ..< m {
+                                let tau = lower.threshold(q)
+                                var ids: [Int32] = []
+                                for worker in 0 ..< workers {
+                                    let list = candidates[worker * m + q]
+                                    for c in 0 ..< list.count where !(list.upper[c] < tau) { ids.append(list.ids[c]) }
+                                }
+                                ids.sort()
+                                rescored?(q, ids.count)
+                                let tileArithmetic = level != .scalar && reference.tileRows(containing: q) > 1
+                                ids.withUnsafeBufferPointer { ids in
+                                    exact.rescore(into: q, ids: ids, items: itemValues.baseAddress!, dimensions: d,
+                                                  query: queryValues.baseAddress! + q * d,
+                                                  scale: metric == .cosine ? terms.baseAddress : nil,
+                                                  offset: metric == .squaredEuclidean ? terms.baseAddress : nil,
+                                                  level: level, tileArithmetic: tileArithmetic)
+                                }
+                            }
+                        }
+                    }
+                }
+                var ids = [Int32](repeating: -1, count: m * k)
+                var scores = [Float](repeating: .nan, count: m * k)
+                var counts = [Int32](repeating: 0, count: m)
+                for q in 0 ..< m {
+                    exact.sort(q)
+                    counts[q] = Int32(exact.entryCount(q))
+                    for e in 0 ..< exact.entryCount(q) {
+                        let (key, id) = exact.entry(e, of: q)
+                        ids[q * k + e] = id
+                        scores[q * k + e] = finalScore(key: key, squaredQueryNorm: squaredQueryNorms.isEmpty ? 0 : squaredQueryNorms[q])
+                    }
+                }
+                return TopKResults(queryCount: m, k: k, ids: ids, scores: scores, counts: counts)
+            }
+        }
+    }
+}
+
+extension SearchPlan {
+    /// Rows of the tile that holds query `q` when a search runs this plan: 1 means the GEMV dot
+    /// scores it, more the tile kernels.
+    func tileRows(containing q: Int) -> Int {
+        var range = 0 ..< queryCount
+        if split == .byQueries {
+            for worker in 0 ..< workers where share(worker, of: queryCount, granule: 1).contains(q) {
+                range = share(worker, of: queryCount, granule: 1)
+            }
+        }
+        let block = min(FlatIndex.queryBlock, range.count)
+        let start = range.lowerBound + (q - range.lowerBound) / block * block
+        return min(block, range.upperBound - start)
+    }
+}
