@@ -345,10 +345,14 @@ struct API: Sendable {
             return json(.object(["status": .string("not ready"), "problem": .string(service.loadError.map { "the engine failed to load: \($0)" } ?? "the models are still loading")]),
                         status: .serviceUnavailable)
         }
-        return json(.object([
+        var fields: [String: JSONValue] = [
             "status": .string("ready"),
             "models": .array(engine.models.served.map { .object(["name": .string($0.name), "kind": .string($0.kind), "version": $0.version.map { .number(Double($0)) } ?? .null]) }),
-        ]))
+        ]
+        for extra in service.extraReadiness {
+            fields[extra.name] = .object(["ready": .bool(extra.report.ready), "detail": .string(extra.report.detail)])
+        }
+        return json(.object(fields))
     }
 
     @Sendable func metricsText(_ request: Request, context: BasicRequestContext) async throws -> Response {
@@ -359,6 +363,7 @@ struct API: Sendable {
         metrics.gauge("recommender_feedback_users", [], Double(service.feedback.userCount))
         metrics.gauge("recommender_feedback_events", [], Double(service.feedback.eventCount))
         metrics.gauge("recommender_feedback_evicted_users_total", [], Double(service.feedback.evictedUsers))
+        for extra in service.extraReadiness { metrics.gauge("recommender_\(extra.name)_ready", [], extra.report.ready ? 1 : 0) }
         for model in service.engine?.models.served ?? [] {
             metrics.gauge("recommender_model_version", [("model", model.name)], Double(model.version ?? 0))
         }

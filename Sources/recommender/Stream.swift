@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import RecEngine
+import RecRegistry
 import RecStreaming
 #if canImport(Glibc)
 import Glibc
@@ -41,6 +42,7 @@ struct Stream: ParsableCommand {
     var sessionTimeoutMs = 10_000
     @Option(help: "Extra librdkafka setting for consumer and producer, KEY=VALUE (repeatable).") var kafka: [String] = []
 
+    @OptionGroup var registry: RegistryOptions
     @Option(help: "Replay this events file instead of consuming from Kafka.") var replay: String?
     @Option(help: "Replay pacing: event times run this many times faster (default: as fast as possible).") var speedup: Double?
     @Option(help: "Replay at most this many events.") var limit: Int?
@@ -64,7 +66,12 @@ struct Stream: ParsableCommand {
         options.usersPerPartition = usersPerPartition
         options.maximumEventBytes = maxEventBytes
         options.checkpointMilliseconds = checkpointMs
+        let engineBox = EngineBox()
+        let follower = try registry.location.map { try prepareFollower($0, store: store, engine: { engineBox.engine }) }
         let engine = try Engine(store: store, settings: settings)
+        engineBox.engine = engine
+        follower?.start()
+        defer { follower?.stop() }
         let processor = MicroBatchProcessor(options: options, scorer: try StreamScorer(engine: engine, pipeline: pipeline, storeDirectory: store))
 
         if let replay, kernelBound {
