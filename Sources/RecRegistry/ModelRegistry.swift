@@ -176,13 +176,15 @@ public final class ModelRegistry {
     /// streaming the file in 1 MiB chunks (memory does not grow with the file) and computing its
     /// CRC-32C on the way; `activate` makes it active in the same transaction.
     ///
-    /// The file is verified by the local store first (``ModelStore/load(_:)`` checks every
-    /// checksum), so a corrupt file is never published.
+    /// Every checksum of the model file format is verified first (reading the mapped file, not
+    /// loading the model, so memory stays small), so a corrupt file is never published.
     /// - Returns: the registry's version.
     /// - Complexity: O(file size).
     @discardableResult
     public func push(_ local: ModelVersion, from store: ModelStore, activate: Bool = false) throws -> RegistryVersion {
-        _ = try store.load(local)
+        do { _ = try ModelFile(contentsOf: local.path, verification: .full) } catch {
+            throw RegistryError.file(path: local.path, reason: "refused: \(error)")
+        }
         let metadata = try local.metadata.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
         let metrics = String(decoding: try JSONEncoder().encode(local.metadata?.metrics ?? [:]), as: UTF8.self)
         return try upload(path: local.path, name: local.name, kind: local.kind, metadata: metadata, metrics: metrics,

@@ -16,8 +16,9 @@ final class PQConnection {
     /// Connects to `location` (a `postgres://` URL or a `key=value` string; missing parts come
     /// from the PG* environment variables and the password file, as in every libpq client).
     init(_ location: RegistryLocation) throws {
-        var keys = ["dbname", "connect_timeout", "application_name"]
-        var values = [location.connectionString, "5", "recommender-registry"]
+        // Server NOTICEs ("already exists, skipping") are not the user's business.
+        var keys = ["dbname", "connect_timeout", "application_name", "options"]
+        var values = [location.connectionString, "5", "recommender-registry", "-c client_min_messages=warning"]
         if let passwordFile = location.passwordFile {
             keys.append("passfile")
             values.append(passwordFile)

@@ -49,6 +49,23 @@ struct RegistryTests {
         #expect(log == [["activate", "1"], ["activate", "3"], ["activate", "2"], ["rollback", "3"], ["rollback", "1"]])
     }
 
+    @Test("push refuses a local file that fails its checksums; nothing is published")
+    func pushRefusesCorruptFile() throws {
+        let server = try TemporaryPostgres()
+        defer { server.stop() }
+        let local = try makeStore(versions: 1)
+        let version = try local.versions(of: "popular")[0]
+        let handle = try #require(FileHandle(forUpdatingAtPath: version.path))
+        try handle.seek(toOffset: UInt64(version.bytes - 5))
+        let last = try #require(try handle.read(upToCount: 1))
+        try handle.seek(toOffset: UInt64(version.bytes - 5))
+        try handle.write(contentsOf: Data([last[0] ^ 0xFF]))
+        try handle.close()
+        let registry = try ModelRegistry(server.location)
+        #expect(throws: RegistryError.self) { try registry.push(version, from: local) }
+        #expect(try registry.names().isEmpty)
+    }
+
     @Test("a download resumes from the bytes already there and yields the uploaded file exactly")
     func resumableDownload() throws {
         let server = try TemporaryPostgres()
@@ -176,7 +193,7 @@ struct RegistryTests {
         #expect(counters.failures.load(ordering: .relaxed) == 0)
     }
 
-    @Test("the password never appears in errors, status or logs; a password file and PG* variables work")
+    @Test("the password never appears in errors, status or logs; the password file and PGPASSWORD work")
     func credentialsNeverLogged() throws {
         let server = try TemporaryPostgres()
         defer { server.stop() }
@@ -207,6 +224,12 @@ struct RegistryTests {
         FileManager.default.createFile(atPath: passfile, contents: Data("127.0.0.1:\(server.port):*:postgres:\(server.password)\n".utf8),
                                        attributes: [.posixPermissions: 0o600])
         _ = try ModelRegistry(RegistryLocation("postgres://postgres@127.0.0.1:\(server.port)/postgres", passwordFile: passfile))
+        // The password from PGPASSWORD, as every libpq client takes it.
+        setenv("PGPASSWORD", server.password, 1)
+        defer { unsetenv("PGPASSWORD") }
+        _ = try ModelRegistry(RegistryLocation("postgres://postgres@127.0.0.1:\(server.port)/postgres"))
+        unsetenv("PGPASSWORD")
+        #expect(throws: RegistryError.self) { try ModelRegistry(RegistryLocation("postgres://postgres@127.0.0.1:\(server.port)/postgres")) }
         // And a key=value string's password is redacted too.
         #expect(RegistryLocation("host=h password=\(wrong) user=u").redacted == "host=h password=*** user=u")
     }
