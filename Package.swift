@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "RecTextPostgres", targets: ["RecTextPostgres"]),
         .library(name: "RecServer", targets: ["RecServer"]),
         .library(name: "RecStreaming", targets: ["RecStreaming"]),
+        .library(name: "RecRegistry", targets: ["RecRegistry"]),
         .executable(name: "recommender", targets: ["recommender"]),
         .executable(name: "recommender-bench", targets: ["RecBench"]),
         // The C ABI (include/recommender.h) as librecommender.so, for C, Python, Spark, Go, Java.
@@ -110,6 +111,16 @@ let package = Package(
             dependencies: ["RecEngine", "RecModels", "RecKernels", "CRdKafka", .product(name: "Metrics", package: "swift-metrics")],
             linkerSettings: [.unsafeFlags(["-Xlinker", "-rpath", "-Xlinker", kafkaLibrary])]
         ),
+        // The model registry in PostgreSQL (libpq through CLibPQ): publish, activate, follow.
+        .target(
+            name: "RecRegistry",
+            dependencies: [
+                "RecEngine", "RecModels", "RecKernels", "CLibPQ",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
         .executableTarget(
             name: "recommender",
             dependencies: [
@@ -119,6 +130,7 @@ let package = Package(
                 "RecEngine",
                 "RecServer",
                 "RecStreaming",
+                "RecRegistry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -162,6 +174,10 @@ let package = Package(
         .testTarget(
             name: "RecStreamingTests",
             dependencies: ["RecStreaming", "RecEngine", "RecModels"]
+        ),
+        .testTarget(
+            name: "RecRegistryTests",
+            dependencies: ["RecRegistry", "RecEngine", "RecModels", "RecKernels"]
         ),
         .testTarget(
             name: "RecommenderCLITests",

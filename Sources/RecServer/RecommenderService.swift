@@ -24,6 +24,7 @@ public final class RecommenderService: Sendable {
     let metrics = ServerMetrics()
     private let loaded = Mutex<Engine?>(nil)
     private let failure = Mutex<String?>(nil)
+    private let readinessReports = Mutex<[(String, @Sendable () -> ReadinessReport)]>([])
     /// Store changes (upload, train, activate, roll back) one at a time, off the cooperative pool.
     private let administration = DispatchQueue(label: "recommender.administration")
     let logger: Logger
@@ -69,6 +70,19 @@ public final class RecommenderService: Sendable {
 
     /// The engine, when loaded.
     public var engine: Engine? { loaded.withLock { $0 } }
+
+    /// Adds a readiness report from outside the server (e.g. the model registry follower): a
+    /// field `name` of `/health/ready`'s JSON and a 0/1 gauge `recommender_<name>_ready` in
+    /// `/metrics`. Reports inform; they do not turn readiness to 503 (a server that cannot take
+    /// model updates still serves the models it has).
+    public func addReadinessReport(_ name: String, _ report: @escaping @Sendable () -> ReadinessReport) {
+        readinessReports.withLock { $0.append((name, report)) }
+    }
+
+    /// The added readiness reports, in the order added.
+    var extraReadiness: [(name: String, report: ReadinessReport)] {
+        readinessReports.withLock { $0 }.map { ($0.0, $0.1()) }
+    }
 
     /// Why loading failed, if it did.
     public var loadError: String? { failure.withLock { $0 } }
@@ -194,5 +208,19 @@ public final class RecommenderService: Sendable {
         case let error as DataError: return APIError(.badRequest, field: "(body)", "\(error)")
         default: return APIError(.unprocessableContent, "\(error)")
         }
+    }
+}
+
+/// One readiness fact reported to the server from outside (``RecommenderService/addReadinessReport(_:_:)``).
+public struct ReadinessReport: Sendable {
+    /// Whether the reporter is in order.
+    public var ready: Bool
+    /// What a person reading `/health/ready` should know (never a credential).
+    public var detail: String
+
+    /// A report.
+    public init(ready: Bool, detail: String) {
+        self.ready = ready
+        self.detail = detail
     }
 }

@@ -302,7 +302,12 @@ struct API: Sendable {
             return json(.object(["status": .string("not ready"), "problem": .string("models failed to load: \(failed.joined(separator: ", "))"),
                                  "models": .array(models)]), status: .serviceUnavailable)
         }
-        return json(.object(["status": .string("ready"), "models": .array(models)]))
+        var fields: [String: JSONValue] = ["status": .string("ready"), "models": .array(models)]
+        // Reports that do not gate readiness (the registry follower: serving goes on without it).
+        for extra in service.extraReadiness {
+            fields[extra.name] = .object(["ready": .bool(extra.report.ready), "detail": .string(extra.report.detail)])
+        }
+        return json(.object(fields))
     }
 
     @Sendable func metricsText(_ request: Request, context: BasicRequestContext) async throws -> Response {
@@ -314,6 +319,7 @@ struct API: Sendable {
         metrics.gauge("recommender_ready", [], engine?.isReady == true ? 1 : 0)
         metrics.gauge("recommender_feedback_users", [], Double(engine?.recentEvents.userCount ?? 0))
         metrics.gauge("recommender_feedback_evicted_users_total", [], Double(engine?.recentEvents.evictedUsers ?? 0))
+        for extra in service.extraReadiness { metrics.gauge("recommender_\(extra.name)_ready", [], extra.report.ready ? 1 : 0) }
         for model in engine?.models.served ?? [] {
             metrics.gauge("recommender_model_version", [("model", model.name)], Double(model.version ?? 0))
         }

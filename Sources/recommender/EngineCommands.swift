@@ -3,6 +3,7 @@ import Foundation
 import RecEngine
 import RecKernels
 import RecModels
+import RecRegistry
 
 /// Where the engine's models and pipelines come from.
 struct StoreOptions: ParsableArguments {
@@ -16,14 +17,16 @@ struct StoreOptions: ParsableArguments {
 struct Models: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Manage the versioned model store.",
-        subcommands: [List.self, Add.self, Activate.self, Rollback.self, Delete.self],
+        subcommands: [List.self, Add.self, Activate.self, Rollback.self, Delete.self, Push.self, Pull.self],
         defaultSubcommand: List.self)
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List models, their versions, and which one is active.")
         @Option(help: "Model store directory.") var store = "models"
+        @OptionGroup var registry: RegistryOptions
 
         func run() throws {
+            if let location = registry.location { return try printRegistry(location) }
             let modelStore = try ModelStore(directory: store)
             let names = try modelStore.names()
             if names.isEmpty { print("no models in \(store)") }
@@ -55,6 +58,7 @@ struct Models: ParsableCommand {
         @Option(help: "Hold out this fraction per user, train on the rest, and record the test metrics with the version.")
         var holdout: Double?
         @Option(name: .shortAndLong, help: "Cut-off for the recorded ranking metrics.") var k = 10
+        @OptionGroup var registry: RegistryOptions
 
         func run() throws {
             guard let path = data.data else { throw ValidationError("give --data") }
@@ -81,6 +85,10 @@ struct Models: ParsableCommand {
                                                                activate: activate)
             print("added \(name) v\(version.version) (\(version.kind))\(activate ? ", active" : "")"
                   + metrics.sorted { $0.key < $1.key }.map { "  \($0.key) \(fixed($0.value, 4))" }.joined())
+            if let location = registry.location {
+                let published = try ModelRegistry(location).push(version, from: try ModelStore(directory: store), activate: activate)
+                print("published \(name) as registry v\(published.version)\(activate ? ", active" : "")")
+            }
         }
     }
 
@@ -89,8 +97,13 @@ struct Models: ParsableCommand {
         @Option(help: "Model store directory.") var store = "models"
         @Argument(help: "Model name.") var name: String
         @Argument(help: "Version number.") var version: Int
+        @OptionGroup var registry: RegistryOptions
 
         func run() throws {
+            if let location = registry.location {
+                let activated = try ModelRegistry(location).activate(name: name, version: version)
+                return print("\(name): registry v\(activated.version) is active")
+            }
             let activated = try ModelStore(directory: store).activate(name: name, version: version)
             print("\(name): v\(activated.version) is active")
         }
@@ -100,8 +113,12 @@ struct Models: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Re-activate the version that was active before the current one.")
         @Option(help: "Model store directory.") var store = "models"
         @Argument(help: "Model name.") var name: String
+        @OptionGroup var registry: RegistryOptions
 
         func run() throws {
+            if let location = registry.location {
+                return print("\(name): registry rolled back to v\(try ModelRegistry(location).rollback(name: name).version)")
+            }
             print("\(name): rolled back to v\(try ModelStore(directory: store).rollback(name: name).version)")
         }
     }

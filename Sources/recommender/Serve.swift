@@ -5,6 +5,7 @@ import Logging
 import RecEngine
 import RecKernels
 import RecModels
+import RecRegistry
 import RecServer
 import Synchronization
 
@@ -36,6 +37,7 @@ struct Serve: ParsableCommand {
     @Option(help: "Users whose feedback is kept.") var recentEventsUsers = 100_000
     @Option(help: "Demo catalog items (without --store).") var demoItems = 2_000
     @Option(help: "Demo catalog users (without --store).") var demoUsers = 1_000
+    @OptionGroup var registry: RegistryOptions
 
     func validate() throws {
         guard (0 ... 65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
@@ -44,6 +46,7 @@ struct Serve: ParsableCommand {
             throw ValidationError("limits must be positive (--maximum-body-bytes at least 1024)")
         }
         if store == nil, settings != nil { throw ValidationError("--settings needs --store (the demo catalog brings its own)") }
+        if store == nil, registry.registry != nil { throw ValidationError("--registry needs --store (the registry's local cache)") }
     }
 
     func run() throws {
@@ -89,6 +92,21 @@ struct Serve: ParsableCommand {
         let host = self.host
         let failure = Mutex<(any Error)?>(nil)
         let finished = DispatchSemaphore(value: 0)
+        // With a registry: its active versions are downloaded before the engine loads, and
+        // followed (LISTEN, hot swap) once it has; readiness and /metrics report the follower.
+        let follower = try registry.location.map { location in
+            try prepareFollower(location, store: storePath, engine: { [service] in service.engine })
+        }
+        if let follower {
+            service.addReadinessReport("registry") {
+                let status = follower.status
+                return ReadinessReport(ready: status.connected,
+                                       detail: status.connected ? "following \(follower.location.redacted)"
+                                           : "not ready for updates: \(status.lastError ?? "connecting to \(follower.location.redacted)")")
+            }
+            follower.start()
+        }
+        defer { follower?.stop() }
         // The root command is synchronous: the server runs in a task while this thread waits.
         Task {
             do {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import RecEngine
+import RecRegistry
 import RecStreaming
 #if canImport(Glibc)
 import Glibc
@@ -43,6 +44,7 @@ struct Stream: ParsableCommand {
     @Option(help: "At exit, write where events' time went, stage by stage (JSON: count, mean, p50, p99 ms per stage), to this file.")
     var stageReport: String?
 
+    @OptionGroup var registry: RegistryOptions
     @Option(help: "Replay this events file instead of consuming from Kafka.") var replay: String?
     @Option(help: "Replay pacing: event times run this many times faster (default: as fast as possible).") var speedup: Double?
     @Option(help: "Replay at most this many events.") var limit: Int?
@@ -66,7 +68,12 @@ struct Stream: ParsableCommand {
         options.usersPerPartition = usersPerPartition
         options.maximumEventBytes = maxEventBytes
         options.checkpointMilliseconds = checkpointMs
+        let engineBox = EngineBox()
+        let follower = try registry.location.map { try prepareFollower($0, store: store, engine: { engineBox.engine }) }
         let engine = try Engine(store: store, settings: settings)
+        engineBox.engine = engine
+        follower?.start()
+        defer { follower?.stop() }
         let processor = MicroBatchProcessor(options: options, scorer: try StreamScorer(engine: engine, pipeline: pipeline, storeDirectory: store))
 
         if let replay, kernelBound {

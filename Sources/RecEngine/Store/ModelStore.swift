@@ -151,6 +151,20 @@ public struct ModelStore: Sendable {
         }
     }
 
+    /// Moves the model file at `path` in as version `version` of `name` (not the next free
+    /// number: a store that mirrors another numbering, such as a registry follower's cache),
+    /// after verifying every checksum. `path` must be on the store's file system (a rename, no
+    /// copy); it is consumed on success and on a failed check.
+    ///
+    /// - Throws: ``ModelStoreError/fileSystem(operation:path:reason:)`` when `version` is below
+    ///   the model's next free number; otherwise as ``importFile(_:name:fingerprint:activate:)``.
+    /// - Complexity: O(file size) for the verification.
+    public func adoptFile(_ path: String, name: String, fingerprint: String, version: Int, activate: Bool = false) throws -> ModelVersion {
+        try addVersion(name: name, fingerprint: fingerprint, activate: activate, number: version) { destination in
+            try StoreFileSystem.rename(path, to: destination)
+        }
+    }
+
     /// Verifies `version` (every checksum) and makes it the active version of `name`; the
     /// version it replaces goes onto the rollback history. Activating the active version only
     /// re-verifies it.
@@ -279,14 +293,18 @@ public struct ModelStore: Sendable {
     ///
     /// A new model is assembled in a hidden staging directory and renamed into place, so the
     /// store never shows a model directory without a state.
-    private func addVersion(name: String, fingerprint: String, activate: Bool,
+    private func addVersion(name: String, fingerprint: String, activate: Bool, number requested: Int? = nil,
                             write: (String) throws -> Void) throws -> ModelVersion {
         try checkName(name)
         return try withWriterLock {
             let folder = folder(of: name)
             let isNew = !StoreFileSystem.isDirectory(folder)
             var state = isNew ? ModelState() : try state(of: name)
-            let number = state.next
+            let number = requested ?? state.next
+            guard number >= state.next, number <= ModelState.maximumVersion else {
+                throw ModelStoreError.fileSystem(operation: "add version", path: "\(folder)/\(ModelState.fileName)",
+                                                 reason: "version \(number) requested, but the next free number is \(state.next)")
+            }
             let workFolder = isNew ? "\(directory)/.new-\(name)-\(StoreFileSystem.uniqueSuffix())" : folder
             let workPath = "\(workFolder)/v\(number).rkm"
             if isNew { try StoreFileSystem.createDirectories(workFolder) }
