@@ -91,7 +91,7 @@ final class TemporaryPostgres: @unchecked Sendable {
 func makeStore(name: String = "popular", versions: Int) throws -> ModelStore {
     let store = try ModelStore(directory: temporaryDirectory("publisher"))
     for seed in 1 ... versions {
-        let log = Interactions.synthetic(users: 60, items: 40, interactions: 900, seed: UInt64(seed))
+        let log = try Interactions.synthetic(users: 60, items: 40, interactions: 900, seed: UInt64(seed))
         _ = try store.add(try PopularityModel(try ModelCatalog(training: log)), name: name, fingerprint: log.fingerprint)
     }
     return store
