@@ -63,6 +63,13 @@ extension TextIndex {
         guard metadata.kind == TextIndexMetadata.kind, metadata.version == TextIndexMetadata.version else {
             throw TextModelError.mismatchedModelFile(path: path, reason: "kind \(metadata.kind) version \(metadata.version), expected \(TextIndexMetadata.kind) \(TextIndexMetadata.version)")
         }
+        // The optional parts are declared by the metadata: a part whose sections are present but
+        // whose key is missing (a damaged key name) must be refused, not silently dropped.
+        let sectionNames = file.sections.map(\.name)
+        for (part, declared, prefix) in [("LSI", metadata.lsiTopics != nil, "lsi_"), ("word2vec", metadata.word2vec != nil, "w2v_")]
+        where !declared && sectionNames.contains(where: { $0.hasPrefix(prefix) }) {
+            throw TextModelError.mismatchedModelFile(path: path, reason: "it has \(part) sections but its metadata declares no \(part) part")
+        }
         do {
             let terms = try file.termTable("vocabulary")
             let tfidf = try TfidfModel(options: metadata.tfidf, terms: terms, idf: try file.column("idf"),
@@ -71,9 +78,13 @@ extension TextIndex {
             let weights = try SparseMatrix(rows: ids.count, columns: terms.count,
                                            rowOffsets: try file.int64s("weights_offsets").map(Int.init),
                                            columnIndices: try file.int32s("weights_columns"), values: try file.column("weights_values"))
-            let lsi = try metadata.lsiTopics.map { _ in
-                try LatentSemanticSpace(singularValues: try file.column("lsi_singular_values"),
-                                        projection: try file.table("lsi_projection"), documentVectors: try file.table("lsi_documents"))
+            let lsi = try metadata.lsiTopics.map { topics in
+                let singularValues = try file.column("lsi_singular_values")
+                guard singularValues.count == topics else {
+                    throw TextModelError.mismatchedModelFile(path: path, reason: "the metadata says \(topics) LSI topics, the file holds \(singularValues.count)")
+                }
+                return try LatentSemanticSpace(singularValues: singularValues,
+                                               projection: try file.table("lsi_projection"), documentVectors: try file.table("lsi_documents"))
             }
             let word2vec = try metadata.word2vec.map { options in
                 let words = try Word2Vec(vocabulary: try file.strings("w2v_vocabulary"), counts: try file.int64s("w2v_counts").map(Int.init),
@@ -81,6 +92,8 @@ extension TextIndex {
                 return try DocumentEmbeddings(words: words, tfidf: tfidf, documentVectors: try file.table("w2v_documents"))
             }
             try self.init(ids: ids, labels: try file.strings("labels"), tfidf: tfidf, weights: weights, lsi: lsi, word2vec: word2vec)
+        } catch let TextModelError.mismatchedModelFile(path, reason) {
+            throw TextModelError.mismatchedModelFile(path: path, reason: reason)
         } catch let error as TextModelError {
             throw TextModelError.mismatchedModelFile(path: path, reason: error.description)
         } catch let error as MatrixError {

@@ -18,6 +18,29 @@ struct TextIndexMutationTests {
         }
     }
 
+    @Test("a damaged metadata key or topic count (checksums recomputed) is refused, not an index silently missing its LSI part")
+    func damagedMetadata() throws {
+        let directory = temporaryDirectory()
+        let path = directory + "/index.rkm"
+        defer { unlink(path); rmdir(directory) }
+        try Self.index.save(to: path)
+        let original = try ModelFileSurgery.read(path)
+        func replacing(_ old: String, with new: String) throws -> [UInt8] {
+            var bytes = original
+            let needle = Array(old.utf8)
+            let start = try #require((0 ... bytes.count - needle.count).first { Array(bytes[$0 ..< $0 + needle.count]) == needle }, "no \(old) in the metadata")
+            bytes.replaceSubrange(start ..< start + needle.count, with: Array(new.utf8))
+            ModelFileSurgery.reseal(&bytes)
+            return bytes
+        }
+        for (old, new) in [("\"lsiTopics\"", "\"lsiTopicz\""), ("\"lsiTopics\":3", "\"lsiTopics\":2"), ("\"word2vec\"", "\"word2vek\"")] {
+            try AtomicFile.write(try replacing(old, with: new), to: path)
+            #expect(throws: TextModelError.self, "\(old) → \(new)") { try TextIndex(contentsOf: path) }
+        }
+        try AtomicFile.write(original, to: path)
+        #expect(try Self.answers(try TextIndex(contentsOf: path)) == Self.answers(Self.index))
+    }
+
     @Test("seeded mutations of a text-index file", arguments: ModelFileSurgery.Mutation.allCases)
     func mutations(kind: ModelFileSurgery.Mutation) throws {
         let directory = temporaryDirectory()

@@ -81,9 +81,7 @@ public struct ItemKNNModel: Recommender {
         let parameters = ["neighbours": Double(neighbours), "weighting": Double(ImplicitALS.Weighting.allCases.firstIndex(of: weighting)!)]
         writer.metadata = try ModelMetadata(kind: kind, parameters: parameters, catalog: catalog, metrics: metrics).encoded()
         try catalog.write(to: &writer)
-        try writer.add(similarities.rowOffsets.map(Int64.init), named: "similarity.offsets")
-        try writer.add(similarities.columnIndices, named: "similarity.items")
-        try writer.add(EmbeddingTable(rows: similarities.nonzeroCount, dimensions: 1, values: similarities.values), named: "similarity.values")
+        try writer.add(similarities, named: "similarity")
         try writer.write(to: path)
     }
 
@@ -96,9 +94,7 @@ public struct ItemKNNModel: Recommender {
         guard let neighbours = try metadata.integer("neighbours", in: 1 ... Int(Int32.max), path: path)
         else { throw ModelError.incompatibleFile(path: path, reason: "item-kNN parameter 'neighbours' is missing") }
         let weighting = ImplicitALS.Weighting.allCases[weightingIndex]
-        let similarities = try SparseMatrix.read(file, offsets: "similarity.offsets", columns: "similarity.items",
-                                                 values: try file.table("similarity.values"),
-                                                 rows: catalog.items.count, columnCount: catalog.items.count)
+        let similarities = try SparseMatrix.read(file, named: "similarity", rows: catalog.items.count, columnCount: catalog.items.count)
         let weighted = try Weights.apply(weighting, to: catalog.history)
         try self.init(catalog: catalog, neighbours: neighbours, weighting: weighting, similarities: similarities,
                       weightedHistory: weighted, itemVectors: try SparseIndex(documents: weighted.transposed(), metric: .cosine))

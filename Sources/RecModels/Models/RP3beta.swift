@@ -140,9 +140,7 @@ public struct RP3betaModel: Recommender {
         let parameters = ["alpha": Double(alpha), "beta": Double(beta), "neighbours": Double(neighbours)]
         writer.metadata = try ModelMetadata(kind: kind, parameters: parameters, catalog: catalog, metrics: metrics).encoded()
         try catalog.write(to: &writer)
-        try writer.add(similarities.rowOffsets.map(Int64.init), named: "similarity.offsets")
-        try writer.add(similarities.columnIndices, named: "similarity.items")
-        try writer.add(EmbeddingTable(rows: similarities.nonzeroCount, dimensions: 1, values: similarities.values), named: "similarity.values")
+        try writer.add(similarities, named: "similarity")
         try writer.write(to: path)
     }
 
@@ -159,9 +157,7 @@ public struct RP3betaModel: Recommender {
         }
         guard let neighbours = try metadata.integer("neighbours", in: 1 ... Int(Int32.max), path: path)
         else { throw ModelError.incompatibleFile(path: path, reason: "RP3beta parameter 'neighbours' is missing") }
-        let similarities = try SparseMatrix.read(file, offsets: "similarity.offsets", columns: "similarity.items",
-                                                 values: try file.table("similarity.values"),
-                                                 rows: catalog.items.count, columnCount: catalog.items.count)
+        let similarities = try SparseMatrix.read(file, named: "similarity", rows: catalog.items.count, columnCount: catalog.items.count)
         try self.init(catalog: catalog, alpha: try parameter("alpha"), beta: try parameter("beta"), neighbours: neighbours,
                       similarities: similarities)
     }

@@ -211,9 +211,7 @@ public struct ModelCatalog: Sendable {
     func write(to writer: inout ModelFileWriter) throws {
         try writer.add(bytes: users.serialized, named: "users")
         try writer.add(bytes: items.serialized, named: "items")
-        try writer.add(history.rowOffsets.map(Int64.init), named: "history.offsets")
-        try writer.add(history.columnIndices, named: "history.items")
-        try writer.add(EmbeddingTable(rows: history.nonzeroCount, dimensions: 1, values: history.values), named: "history.values")
+        try writer.add(history, named: "history")
     }
 
     /// Reads ids and history from `file` and checks them against `metadata`: the CSR arrays
@@ -221,9 +219,7 @@ public struct ModelCatalog: Sendable {
     /// inconsistent file is refused when opened, never trapped on when used.
     init(file: ModelFile, metadata: ModelMetadata) throws {
         let users = try IDMap(file: file, section: "users"), items = try IDMap(file: file, section: "items")
-        let values = try file.table("history.values")
-        let history = try SparseMatrix.read(file, offsets: "history.offsets", columns: "history.items", values: values,
-                                            rows: users.count, columnCount: items.count)
+        let history = try SparseMatrix.read(file, named: "history", rows: users.count, columnCount: items.count)
         guard metadata.users == users.count, metadata.items == items.count, metadata.interactions == history.nonzeroCount else {
             throw ModelError.incompatibleFile(path: file.path, reason: "the metadata says \(metadata.users) users, \(metadata.items) items and \(metadata.interactions) interactions; the sections hold \(users.count), \(items.count) and \(history.nonzeroCount)")
         }
@@ -317,17 +313,29 @@ extension IDMap {
     }
 }
 
+extension ModelFileWriter {
+    /// Writes a CSR matrix as three sections: `<name>.offsets` (int64 row offsets),
+    /// `<name>.items` (int32 column indices) and `<name>.values` (a float32 column), the layout
+    /// ``SparseMatrix/read(_:named:rows:columnCount:)`` reads back.
+    mutating func add(_ matrix: SparseMatrix, named name: String) throws {
+        try add(matrix.rowOffsets.map(Int64.init), named: "\(name).offsets")
+        try add(matrix.columnIndices, named: "\(name).items")
+        try add(EmbeddingTable(rows: matrix.nonzeroCount, dimensions: 1, values: matrix.values), named: "\(name).values")
+    }
+}
+
 extension SparseMatrix {
-    /// A CSR matrix from a model file's offsets (int64), column (int32) and value sections, with
-    /// every invariant checked; a failure names the file and the sections.
-    static func read(_ file: ModelFile, offsets: String, columns: String, values: EmbeddingTable,
-                     rows: Int, columnCount: Int) throws -> SparseMatrix {
-        let rowOffsets = try file.int64s(offsets), columnIndices = try file.int32s(columns)
+    /// A CSR matrix from a model file's `<name>.offsets`, `<name>.items` and `<name>.values`
+    /// sections (written by ``ModelFileWriter/add(_:named:)``), with every invariant checked; a
+    /// failure names the file and the sections.
+    static func read(_ file: ModelFile, named name: String, rows: Int, columnCount: Int) throws -> SparseMatrix {
+        let rowOffsets = try file.int64s("\(name).offsets"), columnIndices = try file.int32s("\(name).items")
+        let values = try file.table("\(name).values")
         do {
             return try SparseMatrix(rows: rows, columns: columnCount, rowOffsets: rowOffsets.map { Int($0) },
                                     columnIndices: columnIndices, values: values.withUnsafeBufferPointer(Array.init))
         } catch let error as MatrixError {
-            throw ModelError.incompatibleFile(path: file.path, reason: "sections '\(offsets)' and '\(columns)': \(error)")
+            throw ModelError.incompatibleFile(path: file.path, reason: "sections '\(name).offsets' and '\(name).items': \(error)")
         }
     }
 }
