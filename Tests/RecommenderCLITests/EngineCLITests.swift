@@ -4,6 +4,18 @@ import Glibc
 import RecModels
 import Testing
 
+/// Writes a small synthetic interaction log as a user would have it (`user,item,value` CSV) and returns it.
+@discardableResult
+func writeSyntheticEvents(to path: String) throws -> Interactions {
+    let log = try Interactions.synthetic(users: 150, items: 80, interactions: 2500, seed: 4)
+    var csv = "user,item,value\n"
+    for e in 0 ..< log.count { csv += "\(log.users[Int(log.userIndices[e])]),\(log.items[Int(log.itemIndices[e])]),1\n" }
+    let file = fopen(path, "w")!
+    fputs(csv, file)
+    fclose(file)
+    return log
+}
+
 @Suite("The engine from the command line")
 struct EngineCLITests {
     @Test("models add, list, recommend, activate, roll back, prompt and batch scoring")
@@ -11,13 +23,7 @@ struct EngineCLITests {
         let directory = "/tmp/cli-engine-\(getpid())"
         mkdir(directory, 0o755)
         defer { _ = run("rm -rf '\(directory)'") }
-        // A small interaction log written as a user would have it.
-        let log = try Interactions.synthetic(users: 150, items: 80, interactions: 2500, seed: 4)
-        var csv = "user,item,value\n"
-        for e in 0 ..< log.count { csv += "\(log.users[Int(log.userIndices[e])]),\(log.items[Int(log.itemIndices[e])]),1\n" }
-        let file = fopen(directory + "/events.csv", "w")!
-        fputs(csv, file)
-        fclose(file)
+        let log = try writeSyntheticEvents(to: directory + "/events.csv")
         let cli = "'\(binaries)/recommender'", store = "--store \(directory)/store"
         let data = "--format csv --data \(directory)/events.csv --value-column value"
 

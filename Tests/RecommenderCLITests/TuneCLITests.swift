@@ -12,12 +12,7 @@ struct TuneCLITests {
         let directory = "/tmp/cli-tune-\(getpid())"
         mkdir(directory, 0o755)
         defer { _ = run("rm -rf '\(directory)'") }
-        let log = try Interactions.synthetic(users: 150, items: 80, interactions: 2500, seed: 4)
-        var csv = "user,item,value\n"
-        for e in 0 ..< log.count { csv += "\(log.users[Int(log.userIndices[e])]),\(log.items[Int(log.itemIndices[e])]),1\n" }
-        let file = fopen(directory + "/events.csv", "w")!
-        fputs(csv, file)
-        fclose(file)
+        try writeSyntheticEvents(to: directory + "/events.csv")
         let cli = "'\(binaries)/recommender'", data = "--format csv --data \(directory)/events.csv --value-column value"
 
         let tuned = run("\(cli) tune \(data) --model ease --trials 4 --space regularization=log:1:100 -o \(directory)/ease.json")
