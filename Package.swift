@@ -146,9 +146,11 @@ let package = Package(
             ],
             path: "Benchmarks/RecBench"
         ),
+        // The throwaway PostgreSQL server the text-document and registry tests start.
+        .target(name: "PostgresTestSupport", path: "Tests/PostgresTestSupport"),
         .testTarget(
             name: "RecTextTests",
-            dependencies: ["RecText", "RecTextPostgres", "RecKernels", "RecModels"],
+            dependencies: ["RecText", "RecTextPostgres", "RecKernels", "RecModels", "PostgresTestSupport"],
             exclude: ["Fixtures"]
         ),
         .testTarget(
@@ -177,7 +179,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RecRegistryTests",
-            dependencies: ["RecRegistry", "RecEngine", "RecModels", "RecKernels"]
+            dependencies: ["RecRegistry", "RecEngine", "RecModels", "RecKernels", "PostgresTestSupport"]
         ),
         .testTarget(
             name: "RecommenderCLITests",

@@ -6,84 +6,11 @@ import Logging
 import RecEngine
 import RecModels
 @testable import RecRegistry
+import PostgresTestSupport
 import Synchronization
 
-/// A throwaway PostgreSQL server (Debian's packages) on 127.0.0.1 and a free port, run as the
-/// `postgres` user when the tests run as root, stopped by its PID — the document tests' harness,
-/// plus a restart on the same port and data (for the outage test) and password authentication
-/// for TCP connections (for the credential tests).
-final class TemporaryPostgres: @unchecked Sendable {
-    let directory: String
-    let port: Int
-    /// The `postgres` user's password over TCP (scram-sha-256).
-    let password = "s3cret-\(UInt32.random(in: 100_000 ... 999_999))-pw"
-    private let asUser: String?
-    private let bin: String
-    private var pid: pid_t = 0
-
-    static var binaries: String? {
-        for version in (11 ... 20).reversed() where access("/usr/lib/postgresql/\(version)/bin/postgres", X_OK) == 0 {
-            return "/usr/lib/postgresql/\(version)/bin"
-        }
-        return nil
-    }
-
-    init() throws {
-        guard let bin = Self.binaries else { throw RegistryError.unreachable(target: "test", reason: "PostgreSQL is not installed: run scripts/install-deps") }
-        self.bin = bin
-        directory = NSTemporaryDirectory() + "registry-pg-\(getpid())-\(UInt32.random(in: 0 ... .max))"
-        mkdir(directory, 0o755)
-        port = Self.freePort()
-        asUser = getuid() == 0 ? "postgres" : nil
-        if let asUser, let account = getpwnam(asUser) { chown(directory, account.pointee.pw_uid, account.pointee.pw_gid) }
-        try run("echo '\(password)' > \(directory)/pw && \(bin)/initdb -D \(directory)/data -U postgres --pwfile=\(directory)/pw --auth-local=trust --auth-host=scram-sha-256 --no-sync > \(directory)/initdb.log 2>&1 && rm \(directory)/pw")
-        try start()
-    }
-
-    /// Starts the server (again) on the same port and data.
-    func start() throws {
-        try run("\(bin)/pg_ctl -D \(directory)/data -l \(directory)/server.log -w -o \"-p \(port) -k \(directory) -c listen_addresses=127.0.0.1\" start > /dev/null")
-        let text = (try? String(contentsOfFile: "\(directory)/data/postmaster.pid", encoding: .utf8)) ?? ""
-        pid = pid_t(text.split(separator: "\n").first.flatMap { Int32($0) } ?? 0)
-        guard pid > 0 else { throw RegistryError.unreachable(target: "test", reason: "the server did not start: see \(directory)/server.log") }
-    }
-
-    /// A URL with the password in it.
-    var url: String { "postgres://postgres:\(password)@127.0.0.1:\(port)/postgres" }
+extension TemporaryPostgres {
     var location: RegistryLocation { RegistryLocation(url) }
-
-    /// Stops the server by signal to its PID (fast shutdown) and waits for it to exit; the data stays.
-    func pause() {
-        guard pid > 0 else { return }
-        kill(pid, SIGINT)
-        for _ in 0 ..< 400 where kill(pid, 0) == 0 { usleep(25_000) }
-        pid = 0
-    }
-
-    /// Stops the server and removes its directory.
-    func stop() {
-        pause()
-        _ = system("rm -rf \(directory)")
-    }
-
-    deinit { stop() }
-
-    private func run(_ command: String) throws {
-        let full = asUser.map { "runuser -u \($0) -- sh -c '\(command.replacingOccurrences(of: "'", with: "'\\''"))'" } ?? command
-        guard system(full) == 0 else { throw RegistryError.unreachable(target: "test", reason: "failed: \(command)") }
-    }
-
-    private static func freePort() -> Int {
-        let socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(socketFD) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socketFD, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socketFD, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
 }
 
 /// A store with `versions` popularity models of `name` on one synthetic data set (each version

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import PostgresTestSupport
 import RecEngine
 import RecModels
 @testable import RecRegistry
