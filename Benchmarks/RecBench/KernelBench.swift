@@ -76,7 +76,20 @@ struct KernelBench: ParsableCommand {
     @Option(name: .long, help: "Items of the small cache-resident single-query figure at 2 threads; 0 skips it.")
     var smallItems: Int = 50_000
 
+    @Flag(name: .long, help: "Only sweep the compressed int8 path against the float32 path over query counts × catalog sizes (sets FlatIndex's .automatic thresholds).")
+    var sweepCompressed = false
+
+    @Option(name: .long, parsing: .upToNextOption, help: "Query counts of --sweep-compressed.")
+    var sweepQueries: [Int] = [1, 2, 4, 8, 16, 32]
+
+    @Option(name: .long, parsing: .upToNextOption, help: "Catalog sizes of --sweep-compressed.")
+    var sweepItems: [Int] = [4_096, 16_384, 65_536, 262_144, 1_048_576]
+
+    @Option(name: .long, help: "Threads of --sweep-compressed.")
+    var sweepThreads: Int = 1
+
     func run() throws {
+        if sweepCompressed { return try compressedSweep(dimensions: 64) }
         print("recommender-bench — exact top-\(k), inner product; \(FlatIndex.defaultThreads) cores available")
         print("OpenBLAS: \(OpenBLAS.configuration); SIMD level: \(SIMDLevel.best)")
         print("blocks: \(FlatIndex.queryBlock) queries × \(FlatIndex.itemBlock) items; ratio = fused top-K time / bare BLAS time\n")
@@ -257,5 +270,49 @@ struct KernelBench: ParsableCommand {
             }
         }
         return verdicts
+    }
+
+    /// Median time of `body` over at least 5 runs, more (up to 200) while under a quarter second.
+    func quickMedian(_ body: () throws -> Void) rethrows -> Double {
+        try body()  // warm-up
+        var timings = Timings()
+        var total = 0.0
+        while timings.samples.count < 5 || (total < 0.25 && timings.samples.count < 200) {
+            try timings.measure(body)
+            total += timings.samples.last!
+        }
+        return timings.median
+    }
+
+    /// The compressed int8 path against the float32 path `.automatic` takes without a compressed
+    /// table, at every query count × catalog size: the ratio table behind
+    /// ``FlatIndex/compressedMaximumQueries`` and ``FlatIndex/compressedMinimumItems``. Each cell
+    /// also checks the two results are identical.
+    func compressedSweep(dimensions: Int) throws {
+        print("compressed int8 vs float32 (.automatic without a compressed table), top-\(k), inner product, \(dimensions) dims, "
+            + "T=\(sweepThreads), Gaussian data; cell = compressed p50 / float32 p50 (< 1: compressed wins); * = results differ")
+        print(([pad("items \\ queries", 16)] + sweepQueries.map { pad("\($0)", 8) }).joined(separator: " "))
+        for count in sweepItems {
+            let items = EmbeddingTable.gaussian(rows: count, dimensions: dimensions, seed: 1)
+            let float32 = try FlatIndex(items: items, metric: .innerProduct)
+            let int8 = float32.compressing(.int8)
+            var cells: [String] = []
+            for queryCount in sweepQueries {
+                let queries = EmbeddingTable.gaussian(rows: queryCount, dimensions: dimensions, seed: UInt64(7 + queryCount))
+                var want: TopKResults?, got: TopKResults?
+                let plain = try quickMedian { want = try float32.search(queries, k: k, backend: .automatic, threads: sweepThreads) }
+                let compressed = try quickMedian { got = try int8.search(queries, k: k, backend: .compressed(.best), threads: sweepThreads) }
+                // The float32 reference at the compressed path's arithmetic (.simd), for the identity check.
+                let exact = try float32.search(queries, k: k, backend: .simd, threads: sweepThreads)
+                let same = (0 ..< queryCount).allSatisfy { q in
+                    got![q].map(\.id) == exact[q].map(\.id) && got![q].map(\.score.bitPattern) == exact[q].map(\.score.bitPattern)
+                }
+                _ = want
+                cells.append(pad(fixed(compressed / plain, 2) + (same ? " " : "*"), 8))
+            }
+            print(([pad("\(count)", 16)] + cells).joined(separator: " "))
+        }
+        print("thresholds in use: compressed for ≤ \(FlatIndex.compressedMaximumQueries) queries from \(FlatIndex.compressedMinimumItems) items, "
+            + "≤ \(FlatIndex.compressedLargeCatalogMaximumQueries) from \(FlatIndex.compressedLargeCatalogItems) items")
     }
 }

@@ -116,9 +116,34 @@ struct CompressedSearchTests {
                 }
                 #expect(index.compressedLevel(.automatic, queryCount: 1) == SIMDLevel.best)
                 #expect(index.compressedLevel(.automatic, queryCount: 1000) == nil)
+                let before = index.compressedSearchCount
                 #expect(try index.search(queries.row(0), k: 10) == (try index.search(queries.row(0), k: 10, backend: .simd)))
+                #expect(index.compressedSearchCount == before + 1, "automatic did not scan the compressed table")
             }
         }
+    }
+
+    /// `.automatic`'s measured thresholds (see `FlatIndex.compressedMinimumItems`): the compressed
+    /// table from 4,096 items for up to 16 queries, from 65,536 items for up to 32.
+    @Test(".automatic takes the compressed table within the measured thresholds only")
+    func automaticThresholds() throws {
+        func index(_ rows: Int) throws -> FlatIndex {
+            try FlatIndex(items: EmbeddingTable.gaussian(rows: rows, dimensions: 2, seed: 4)).compressing(.int8)
+        }
+        let below = try index(FlatIndex.compressedMinimumItems - 1), small = try index(FlatIndex.compressedMinimumItems)
+        let large = try index(FlatIndex.compressedLargeCatalogItems)
+        #expect(below.compressedLevel(.automatic, queryCount: 1) == nil)
+        #expect(small.compressedLevel(.automatic, queryCount: FlatIndex.compressedMaximumQueries) == SIMDLevel.best)
+        #expect(small.compressedLevel(.automatic, queryCount: FlatIndex.compressedMaximumQueries + 1) == nil)
+        #expect(large.compressedLevel(.automatic, queryCount: FlatIndex.compressedLargeCatalogMaximumQueries) == SIMDLevel.best)
+        #expect(large.compressedLevel(.automatic, queryCount: FlatIndex.compressedLargeCatalogMaximumQueries + 1) == nil)
+        #expect(below.compressedLevel(.compressed(.scalar), queryCount: 1000) == .scalar)
+        // A search that takes the float32 path does not count as compressed.
+        let queries = EmbeddingTable.gaussian(rows: FlatIndex.compressedMaximumQueries + 1, dimensions: 2, seed: 5)
+        _ = try small.search(queries, k: 3)
+        #expect(small.compressedSearchCount == 0)
+        _ = try small.search(queries, k: 3, backend: .compressed(.best))
+        #expect(small.compressedSearchCount == 1)
     }
 
     /// The stored error norm bounds the real reconstruction error, and codes decode as specified.

@@ -25,6 +25,19 @@ int rk_best_isa(void);
 /// CPUs this process may run on (its affinity mask), or the online count where there is none.
 int rk_available_cpus(void);
 
+/// The calling thread's kernel id (Linux `gettid`; elsewhere 0).
+int rk_thread_id(void);
+
+/// A spin-wait hint (x86 `pause`): a waiting loop yields the core's shared resources to its
+/// sibling and wakes promptly when the awaited store lands.
+static inline void rk_spin_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 /// CRC-32C (Castagnoli), continuing from `crc` (pass 0 to start). Uses the SSE4.2 instruction
 /// when present, a table otherwise; both give the same value.
 uint32_t rk_crc32c(uint32_t crc, const void *data, size_t length);

@@ -1,3 +1,4 @@
+import Synchronization
 /// A compressed table with one metric's per-row key and error-bound terms (see `rk_cq_table`).
 struct CompressedScan: Sendable {
     let table: CompressedTable
@@ -10,16 +11,45 @@ struct CompressedScan: Sendable {
 }
 
 extension FlatIndex {
-    /// Below this many items ``ScoringBackend/automatic`` does not use a compressed table: the
-    /// float32 table is cache-resident there and the candidates' re-scoring costs more than the
-    /// bytes saved (measured with `recommender-bench compressed`).
-    public static let compressedMinimumItems = 16_384
-    /// Above this many queries ``ScoringBackend/automatic`` leaves a compressed table alone: a
-    /// batch reads the catalog once per 128 queries anyway, and the GEMM outruns the scan.
+    // The thresholds below were measured on the development machine (2 cores of a Cooper Lake
+    // Xeon, AVX-512, OpenBLAS 0.3.21), top-10, inner product, 64 dims, one thread, Gaussian data:
+    //   recommender-bench kernel --sweep-compressed
+    //   recommender-bench kernel --sweep-compressed --sweep-queries 16 32 48 64 128 --sweep-items 1024 2048 4096 16384 65536 1048576
+    // Compressed int8 p50 / float32 `.automatic` p50 (< 1: compressed wins):
+    //   items \ queries    1     2     4     8    16    32    48    64   128
+    //   1,024                                     1.13  1.37  2.39  2.28  3.65
+    //   2,048                                     0.99  1.28  1.22  1.43  2.11
+    //   4,096            0.63  0.23  0.29  0.53  0.92  1.84  1.26  1.84  2.07
+    //   16,384           0.60  0.19  0.38  0.57  0.67  1.15  1.12  1.24  1.34
+    //   65,536           0.46  0.13  0.15  0.29  0.58  0.63  0.91  0.99  0.94
+    //   262,144          0.32  0.15  0.19  0.31  0.48  0.70
+    //   1,048,576        0.41  0.15  0.18  0.30  0.43  0.69  0.81  0.91  1.06
+    // (2 to 8 queries gain most because the float32 path's alternative there is a thin sgemm.)
+
+    /// Below this many items ``ScoringBackend/automatic`` does not use a compressed table: from
+    /// 4,096 items up the compressed scan wins for every batch of up to
+    /// ``compressedMaximumQueries`` queries (measured: 0.23–0.92× the float32 path's time at 4,096
+    /// items), and below it a batch of 16 loses (1.13× at 1,024).
+    public static let compressedMinimumItems = 4_096
+    /// Above this many queries ``ScoringBackend/automatic`` leaves a compressed table alone on
+    /// catalogs smaller than ``compressedLargeCatalogItems``: 32 queries lose there (1.15–1.84×).
     public static let compressedMaximumQueries = 16
+    /// From this many items up, ``ScoringBackend/automatic`` scans a compressed table for up to
+    /// ``compressedLargeCatalogMaximumQueries`` queries.
+    public static let compressedLargeCatalogItems = 65_536
+    /// The query limit on large catalogs: 32 queries win there (0.63–0.70×); 48 and 64 only by
+    /// 0.8–1.0×, within the machine's noise, so the GEMM keeps them.
+    public static let compressedLargeCatalogMaximumQueries = 32
 
     /// The attached compressed table, if any.
     public var compressedTable: CompressedTable? { compressedScan?.table }
+
+    /// How many searches through this index — and through the copies it was made from or made
+    /// into (``attaching(_:)``, ``compressing(_:)``) — scanned a compressed table: which path
+    /// ``ScoringBackend/automatic`` took, observable without timing.
+    ///
+    /// - Complexity: O(1).
+    public var compressedSearchCount: Int { statistics.compressedSearches.load(ordering: .relaxed) }
 
     /// This index with a compressed copy of its items of `kind` built and attached.
     ///
@@ -92,7 +122,10 @@ extension FlatIndex {
         switch backend {
         case let .compressed(level): min(level, SIMDLevel.best)
         case .automatic:
-            queryCount <= Self.compressedMaximumQueries && items.rows >= Self.compressedMinimumItems ? SIMDLevel.best : nil
+            items.rows >= Self.compressedMinimumItems
+                && queryCount <= (items.rows >= Self.compressedLargeCatalogItems ? Self.compressedLargeCatalogMaximumQueries
+                                                                                  : Self.compressedMaximumQueries)
+                ? SIMDLevel.best : nil
         case .blas, .simd: nil
         }
     }
@@ -104,6 +137,7 @@ extension FlatIndex {
     func searchCompressed(_ scan: CompressedScan, queries: EmbeddingTable, k: Int, excluding: ExcludedItems?,
                           eligibility: [UInt64]?, level: SIMDLevel, threads: Int, squaredQueryNorms: [Float],
                           rescored: ((_ query: Int, _ candidates: Int) -> Void)? = nil) -> TopKResults {
+        statistics.compressedSearches.wrappingAdd(1, ordering: .relaxed)
         let m = queries.rows, n = items.rows, d = items.dimensions
         let reference = SearchPlan(queryCount: m, itemCount: n, dimensions: d, k: k, backend: .simd(level), threads: threads)
         let panels = (n + CompressedTable.panelRows - 1) / CompressedTable.panelRows

@@ -1,3 +1,4 @@
+import Synchronization
 
 /// A scoped budget of worker threads for kernel calls that use their default thread count.
 ///
@@ -76,6 +77,8 @@ public struct FlatIndex: Sendable {
     /// The compressed copy of ``items`` and this metric's bound terms, when one is attached
     /// (``compressing(_:)``, ``attaching(_:)``).
     var compressedScan: CompressedScan? = nil
+    /// Counts searches that scanned the compressed table; shared by the copies of this index.
+    let statistics = SearchStatistics()
 
     /// Items scored per tile: the tile of `queryBlock × itemBlock` scores stays in L2.
     public static let itemBlock = 1024
@@ -247,6 +250,11 @@ public struct FlatIndex: Sendable {
         case .squaredEuclidean: max(0, squaredQueryNorm - 2 * key)
         }
     }
+}
+
+/// What a ``FlatIndex`` and its copies count about their searches.
+final class SearchStatistics: Sendable {
+    let compressedSearches = Atomic<Int>(0)
 }
 
 /// How one search splits its work.

@@ -32,8 +32,14 @@ public struct FactorModel: Recommender {
     /// Hyper-parameters recorded in the model file.
     public let parameters: [String: Double]
     private let ranking: FlatIndex
-    /// The compressed item table single requests scan (loaded from the model file), if any.
+    /// The compressed (int8) item table single requests and small batches scan, if any: built
+    /// at the end of training for catalogs of ``FlatIndex/compressedMinimumItems`` items or more,
+    /// and read from the model file when it has one (a file saved without one is not compressed on
+    /// open, which stays a memory map).
     public var compressedItems: CompressedTable? { ranking.compressedTable }
+    /// How many searches of this model scanned ``compressedItems`` (see
+    /// ``FlatIndex/compressedSearchCount``).
+    public var compressedSearchCount: Int { ranking.compressedSearchCount }
     private let similarity: FlatIndex
     /// itemsᵀ·items, for implicit-ALS fold-in.
     private let itemGram: EmbeddingTable?
@@ -48,8 +54,17 @@ public struct FactorModel: Recommender {
         }
     }
 
+    /// Where the compressed item table comes from.
+    enum CompressedSource {
+        /// Built here when the catalog is large enough for ``ScoringBackend/automatic`` to use it
+        /// (a freshly trained model).
+        case build
+        /// The model file's (nil: it has none).
+        case file(CompressedTable?)
+    }
+
     init(algorithm: Algorithm, catalog: ModelCatalog, userFactors: EmbeddingTable, itemFactors: EmbeddingTable,
-         userBiases: [Float] = [], parameters: [String: Double], compressedItems: CompressedTable? = nil) throws {
+         userBiases: [Float] = [], parameters: [String: Double], compressedItems source: CompressedSource = .build) throws {
         self.algorithm = algorithm
         self.catalog = catalog
         self.userFactors = userFactors
@@ -61,9 +76,16 @@ public struct FactorModel: Recommender {
         case .bpr, .biasedMF: biased = true
         case .implicitALS, .explicitALS: biased = false
         }
-        // A compressed copy (from the model file) lets single requests read a quarter of the bytes;
-        // results stay exactly the float32 ones.
+        // A compressed copy lets single requests read a quarter of the bytes; results stay
+        // exactly the float32 ones.
         let exact = try FlatIndex(items: itemFactors, metric: .innerProduct)
+        let compressedItems: CompressedTable?
+        switch source {
+        case .build:
+            compressedItems = itemFactors.rows >= FlatIndex.compressedMinimumItems ? CompressedTable(itemFactors, kind: .int8) : nil
+        case let .file(table):
+            compressedItems = table
+        }
         ranking = try compressedItems.map { try exact.attaching($0) } ?? exact
         // Similar items: cosine over the factors alone, without the bias column.
         let factors = biased ? itemFactors.dimensions - 1 : itemFactors.dimensions
@@ -278,8 +300,8 @@ public struct FactorModel: Recommender {
         try catalog.write(to: &writer)
         try writer.add(userFactors, named: "userFactors")
         try writer.add(itemFactors, named: "itemFactors")
-        if itemFactors.rows >= FlatIndex.compressedMinimumItems {
-            try writer.add(CompressedTable(itemFactors, kind: .int8), for: "itemFactors")
+        if let table = compressedItems ?? (itemFactors.rows >= FlatIndex.compressedMinimumItems ? CompressedTable(itemFactors, kind: .int8) : nil) {
+            try writer.add(table, for: "itemFactors")
         }
         if !userBiases.isEmpty { try writer.add(EmbeddingTable(rows: userBiases.count, dimensions: 1, values: userBiases), named: "userBiases") }
         try writer.write(to: path)
@@ -318,6 +340,6 @@ public struct FactorModel: Recommender {
         }
         let compressed = try file.compressedTable(for: "itemFactors", kind: .int8, of: items)
         try self.init(algorithm: algorithm, catalog: catalog, userFactors: users, itemFactors: items, userBiases: biases, parameters: p,
-                      compressedItems: compressed)
+                      compressedItems: .file(compressed))
     }
 }
