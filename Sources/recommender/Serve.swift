@@ -156,7 +156,9 @@ extension Serve {
     }
 
     /// The kernel-only bound: the same requests as the load test, as model calls alone (no HTTP,
-    /// no pipeline), from as many threads as the server has workers, one core per request.
+    /// no pipeline), from as many threads as the server has workers, one core per request. It
+    /// scores the table the server scores (the model file's int8 copy when it has one: both go
+    /// through the same automatic backend choice) and reports it, with the CPU it used.
     struct KernelBound: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "kernel-bound",
@@ -172,34 +174,47 @@ extension Serve {
             guard let active = try modelStore.activeVersion(of: model), case let .recommender(recommender) = try modelStore.load(active) else {
                 throw ValidationError("\(model) has no active recommender version in \(directory)")
             }
+            let table = (recommender as? FactorModel)?.compressedItems.map { "\($0.kind) compressed table, exact" } ?? "float32 table"
             let users = recommender.catalog.users.count, items = recommender.catalog.items.count
             for kind in ["user", "session"] {
                 let latencies = Mutex<[Double]>([])
-                let clock = ContinuousClock(), begin = clock.now
-                let budget = duration, k = self.k
+                let failure = Mutex<(any Error)?>(nil)
+                let clock = ContinuousClock(), begin = clock.now, cpuBefore = processCPUSeconds()
+                let budget = duration, k = self.k, threads = self.threads
                 DispatchQueue.concurrentPerform(iterations: threads) { thread in
                     var mine: [Double] = []
                     var n = thread
                     ScoringThreads.$limit.withValue(1) {
-                        while seconds(since: begin) < budget {
-                            let start = clock.now
-                            if kind == "user" {
-                                _ = try? recommender.recommend(users: [(n * 7919) % users], k: k, excludeSeen: true, filter: nil)
-                            } else {
-                                let history = (0 ..< 5).map { (n * 104_729 + $0 * 7_907) % items }
-                                _ = try? recommender.recommend(history: history, weights: [Float](repeating: 1, count: 5), k: k, excludeSeen: true, filter: nil)
+                        do {
+                            while seconds(since: begin) < budget {
+                                let start = clock.now
+                                if kind == "user" {
+                                    _ = try recommender.recommend(users: [(n * 7919) % users], k: k, excludeSeen: true, filter: nil)
+                                } else {
+                                    let history = (0 ..< 5).map { (n * 104_729 + $0 * 7_907) % items }
+                                    _ = try recommender.recommend(history: history, weights: [Float](repeating: 1, count: 5), k: k, excludeSeen: true, filter: nil)
+                                }
+                                mine.append(seconds(since: start))
+                                n += threads
                             }
-                            mine.append(seconds(since: start))
-                            n += threads
-                        }
+                        } catch { failure.withLock { $0 = error } }
                     }
                     latencies.withLock { $0 += mine }
                 }
-                let wall = seconds(since: begin)
+                // A failed call must not count as a fast one.
+                if let error = failure.withLock({ $0 }) { throw error }
+                let wall = seconds(since: begin), cores = (processCPUSeconds() - cpuBefore) / wall
                 let sorted = latencies.withLock { $0 }.sorted()
                 let p = { (q: Double) in sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))] * 1000 }
-                print("kernel-only \(kind): \(fixed(Double(sorted.count) / wall, 0)) requests/s, p50 \(fixed(p(0.5), 3)) ms, p99 \(fixed(p(0.99), 3)) ms (\(threads) threads, \(sorted.count) calls)")
+                print("kernel-only \(kind): \(fixed(Double(sorted.count) / wall, 0)) requests/s, p50 \(fixed(p(0.5), 3)) ms, p99 \(fixed(p(0.99), 3)) ms (\(threads) threads, \(sorted.count) calls, \(fixed(cores, 2)) cores busy, k \(k), \(table))")
             }
+        }
+
+        /// User + system CPU seconds this process has used.
+        private func processCPUSeconds() -> Double {
+            var usage = rusage()
+            getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+            return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
         }
     }
 }
