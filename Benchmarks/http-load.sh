@@ -17,7 +17,7 @@
 #
 # Usage: flock -o /tmp/cpu.lock Benchmarks/http-load.sh [seconds per run, default 15] [connections, default 8]
 # Environment: WORKERS (the server's engine workers and the bound's threads; default: cores),
-# SERVE_ARGS (extra `recommender serve` options, e.g. --no-batching), BUILD_FLAGS
+# SERVE_ARGS (extra `recommender serve` options, e.g. --gather 1), BUILD_FLAGS
 # (extra `swift build` flags, to reuse a build made with them), RECOMMENDER (a binary to serve
 # with instead of building one, e.g. an older build to compare with).
 set -euo pipefail
@@ -33,6 +33,11 @@ R=${RECOMMENDER:-.build/release/recommender}
 # A store written before model files held int8 sections would time float32 scans instead.
 grep -qa 'itemFactors.int8.codes' "$STORE/als/v1.rkm" || { echo "$STORE/als/v1.rkm has no int8 section: written by an older build; remove $STORE"; exit 1; }
 $R models activate --store "$STORE" als 1 >/dev/null   # every run starts on v1
+
+# The bound is timed before and after the server runs, and the faster of the two is used per
+# kind: noise from other processes on the machine can only lower a ratio, never raise it.
+bound() { $R serve kernel-bound --directory "$STORE" --threads "$WORKERS" --duration "$DURATION"; }
+KERNEL_BEFORE=$(bound)
 
 LOG=$(mktemp)
 RECOMMENDER_ADMIN_TOKEN=$TOKEN $R serve --store "$STORE" --port 0 --workers "$WORKERS" ${SERVE_ARGS:-} >"$LOG" 2>&1 &
@@ -81,7 +86,14 @@ VERSIONS=$(grep '^versions' /tmp/recommender-load-swap.txt || echo "versions: un
 kill -TERM $PID 2>/dev/null || true
 wait $PID && STOP=0 || STOP=$?
 trap 'rm -f "$LOG"' EXIT
-KERNEL=$($R serve kernel-bound --directory "$STORE" --threads "$WORKERS" --duration "$DURATION")
+KERNEL_AFTER=$(bound)
+# The server answers requests queued behind each other together (serve --gather, default 4):
+# the same requests in batches of that size, kernel only, for reference.
+GATHER=$(echo " ${SERVE_ARGS:-} " | sed -n 's/.* --gather \([0-9]*\) .*/\1/p'); GATHER=${GATHER:-4}
+KERNEL_BATCHED=$([ "$GATHER" -gt 1 ] && $R serve kernel-bound --directory "$STORE" --threads "$WORKERS" --duration "$DURATION" --batch "$GATHER" || true)
+KERNEL=$(for kind in user session; do
+    { echo "$KERNEL_BEFORE"; echo "$KERNEL_AFTER"; } | grep "kernel-only $kind:" | sort -t' ' -k3,3 -n -r | head -1
+done)
 
 echo
 echo "server: 127.0.0.1, $CONNECTIONS connections, wrk -t 1, ${DURATION}s per run, $WORKERS workers, serve options '${SERVE_ARGS:-}'; exit after SIGTERM: $STOP"
@@ -91,7 +103,8 @@ for line in "$USER_LINE" "$SESSION_LINE" "$HALF_LINE" "$SWAP_LINE"; do
     printf "%-28s %10s %10s %10s %8s %14s %12s %10s\n" "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8"
 done
 echo "hot swap: $(cat /tmp/recommender-load-activate.txt); $VERSIONS"
-echo "$KERNEL"
+echo "kernel-only bound, timed before and after the server runs (the faster of the two is used):"
+echo "$KERNEL_BEFORE"; echo "$KERNEL_AFTER"
 KU=$(echo "$KERNEL" | awk '/kernel-only user/ {print $3}')
 KS=$(echo "$KERNEL" | awk '/kernel-only session/ {print $3}')
 KUC=$(echo "$KERNEL" | awk '/kernel-only user/ {for (i = 1; i < NF; i++) if ($(i + 1) == "cores") print $i}')
@@ -100,5 +113,12 @@ SU=$(echo "$SESSION_LINE" | awk '{print $2}')
 UC=$(echo "$USER_LINE" | awk '{print $7}'); SC=$(echo "$SESSION_LINE" | awk '{print $7}')
 awk -v s="$USER_RPS" -v k="$KU" -v ss="$SU" -v ks="$KS" 'BEGIN {
     printf "ratio server / kernel-only bound: known user %.2f, session %.2f\n", s / k, ss / ks }'
+if [ -n "$KERNEL_BATCHED" ]; then
+    echo "kernel-only, the same requests in batches of $GATHER (what a full gather scores per call):"
+    echo "$KERNEL_BATCHED"
+    BU=$(echo "$KERNEL_BATCHED" | awk '/kernel-only user/ {print $3}'); BS=$(echo "$KERNEL_BATCHED" | awk '/kernel-only session/ {print $3}')
+    awk -v s="$USER_RPS" -v k="$BU" -v ss="$SU" -v ks="$BS" -v g="$GATHER" 'BEGIN {
+        printf "ratio server / kernel-only in batches of %d: known user %.2f, session %.2f\n", g, s / k, ss / ks }'
+fi
 awk -v s="$USER_RPS" -v k="$KU" -v ss="$SU" -v ks="$KS" -v uc="$UC" -v sc="$SC" -v kuc="$KUC" -v ksc="$KSC" 'BEGIN {
     printf "ratio per core used (server req/s per server core / bound req/s per bound core): known user %.2f, session %.2f\n", (s / uc) / (k / kuc), (ss / sc) / (ks / ksc) }'
