@@ -19,8 +19,6 @@ public final class RecommenderService: Sendable {
     public let configuration: ServerConfiguration
     /// Reads and checks request bodies.
     let decoder: RequestDecoder
-    /// Gathers concurrent requests into engine batches (when configured).
-    let batcher: RequestBatcher?
     let metrics = ServerMetrics()
     private let loaded = Mutex<Engine?>(nil)
     private let failure = Mutex<String?>(nil)
@@ -34,16 +32,10 @@ public final class RecommenderService: Sendable {
         self.configuration = configuration
         self.logger = logger
         decoder = RequestDecoder(limits: configuration)
-        batcher = configuration.batchConcurrentRequests
-            ? RequestBatcher(maximumRunning: configuration.concurrentBatches, limit: configuration.engine.maximumQueuedRequests) : nil
     }
 
-    /// Requests waiting for the engine (in the batcher and in the engine's queue), and engine
-    /// calls running.
-    var queueDepth: (waiting: Int, running: Int) {
-        let inEngine = engine?.queueDepth ?? (waiting: 0, running: 0)
-        return (inEngine.waiting + (batcher?.waiting ?? 0), inEngine.running)
-    }
+    /// Requests waiting for the engine's workers, and engine calls running.
+    var queueDepth: (waiting: Int, running: Int) { engine?.queueDepth ?? (waiting: 0, running: 0) }
 
     /// Builds the engine with `make` off the cooperative pool and starts serving it; on failure
     /// the service stays not ready and `/health/ready` reports the error. `make` should pass
@@ -118,21 +110,15 @@ public final class RecommenderService: Sendable {
         }
     }
 
-    /// Runs `request` through `pipeline` on the engine's own threads — gathered with the
-    /// requests that arrive meanwhile into one engine batch (``RequestBatcher``), or alone
-    /// through the async entry point — behind a bounded queue; the user's recent feedback is
-    /// folded in and left out of the results; stage timings go to the metrics.
+    /// Runs `request` through `pipeline` on the engine's own threads, through its async entry
+    /// point (behind its bounded queue, answered together with the requests for the same
+    /// pipeline queued behind it); the user's recent feedback is folded in and left out of the
+    /// results; stage timings go to the metrics.
     func recommend(_ request: RecommendationRequest, pipeline name: String) async throws -> RecommendationResponse {
         let engine = try readyEngine()
         try check(request, pipeline: name, engine: engine)
         let response: RecommendationResponse
-        do {
-            if let batcher {
-                response = try await batcher.recommend(PipelineRequest(pipeline: name, request: request), engine: engine)
-            } else {
-                response = try await engine.recommend(request, pipeline: name)
-            }
-        } catch { throw Self.clientError(error) }
+        do { response = try await engine.recommend(request, pipeline: name) } catch { throw Self.clientError(error) }
         metrics.stages(pipeline: name, timings: response.timings)
         return response
     }

@@ -17,17 +17,10 @@ public struct ServerConfiguration: Sendable {
     /// Most requests in one batch body.
     public var maximumBatchRequests: Int = 100
     /// The engine's options: its worker threads, its bounded queue (beyond it requests get 503
-    /// with `Retry-After`), and the bounds of users' recent feedback. The server builds its
-    /// engine with them (``RecommenderService/load(store:settings:)``).
+    /// with `Retry-After`), how many queued requests it answers together
+    /// (``EngineOptions/gatheredRequests``), and the bounds of users' recent feedback. The
+    /// server builds its engine with them (``RecommenderService/load(store:settings:)``).
     public var engine = EngineOptions()
-    /// Requests that arrive while the engine is busy are answered together in one engine batch
-    /// (``RequestBatcher``); false (the default) sends each request to the engine's async entry
-    /// point alone. Off by default: with the factor models' current batch kernel a batch of a
-    /// few requests is slower than the same requests one by one (OpenBLAS packs the whole item
-    /// table for each GEMM), measured with `Benchmarks/http-load.sh`.
-    public var batchConcurrentRequests = false
-    /// Engine batches running at once when ``batchConcurrentRequests`` is on.
-    public var concurrentBatches = 1
     /// The bearer token model management requires; nil disables those routes (403).
     /// Never logged.
     public var adminToken: String?

@@ -31,8 +31,7 @@ struct Serve: ParsableCommand {
     @Option(help: "Largest JSON body, bytes.") var maximumBodyBytes = 1 << 20
     @Option(help: "Engine worker threads (default: one per core).") var workers: Int?
     @Option(help: "Engine calls allowed to wait for a worker before 503.") var maximumQueued = 1024
-    @Flag(inversion: .prefixedNo, help: "Answer requests that arrive while the engine is busy together, in one engine batch (off: each request alone).") var batching = false
-    @Option(help: "Engine batches running at once (with --batching).") var concurrentBatches = 1
+    @Option(help: "Requests for one pipeline queued behind each other that the engine answers together, in one batch (1: each alone).") var gather = EngineOptions().gatheredRequests
     @Option(help: "Feedback events kept per user.") var recentEventsPerUser = 50
     @Option(help: "Users whose feedback is kept.") var recentEventsUsers = 100_000
     @Option(help: "Demo catalog items (without --store).") var demoItems = 2_000
@@ -41,7 +40,7 @@ struct Serve: ParsableCommand {
 
     func validate() throws {
         guard (0 ... 65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
-        guard maximumK >= 1, maximumSessionItems >= 1, concurrentBatches >= 1, maximumBodyBytes >= 1024, maximumQueued >= 0, (workers ?? 1) >= 1,
+        guard maximumK >= 1, maximumSessionItems >= 1, gather >= 1, maximumBodyBytes >= 1024, maximumQueued >= 0, (workers ?? 1) >= 1,
               recentEventsPerUser >= 1, recentEventsUsers >= 1 else {
             throw ValidationError("limits must be positive (--maximum-body-bytes at least 1024)")
         }
@@ -57,8 +56,7 @@ struct Serve: ParsableCommand {
         configuration.maximumSessionItems = maximumSessionItems
         configuration.maximumBodyBytes = maximumBodyBytes
         configuration.engine.maximumQueuedRequests = maximumQueued
-        configuration.batchConcurrentRequests = batching
-        configuration.concurrentBatches = concurrentBatches
+        configuration.engine.gatheredRequests = gather
         configuration.engine.workerThreads = workers ?? SystemInfo.cores
         configuration.engine.recentEventsPerUser = recentEventsPerUser
         configuration.engine.recentEventsUsers = recentEventsUsers
@@ -156,7 +154,9 @@ extension Serve {
     }
 
     /// The kernel-only bound: the same requests as the load test, as model calls alone (no HTTP,
-    /// no pipeline), from as many threads as the server has workers, one core per request.
+    /// no pipeline), from as many threads as the server has workers, one core per request. It
+    /// scores the table the server scores (the model file's int8 copy when it has one: both go
+    /// through the same automatic backend choice) and reports it, with the CPU it used.
     struct KernelBound: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "kernel-bound",
@@ -166,40 +166,66 @@ extension Serve {
         @Option(help: "Concurrent threads (the server's worker count).") var threads = 2
         @Option(help: "Seconds per measurement.") var duration = 10.0
         @Option(name: .shortAndLong, help: "Results per request.") var k = 10
+        @Option(help: "Requests per model call (1: each alone; more: that many together through the model's batch path, as the server's --gather forms them).") var batch = 1
+
+        func validate() throws {
+            guard threads >= 1, batch >= 1, k >= 1, duration > 0 else { throw ValidationError("--threads, --batch, -k and --duration must be positive") }
+        }
 
         func run() throws {
             let modelStore = try ModelStore(directory: directory)
             guard let active = try modelStore.activeVersion(of: model), case let .recommender(recommender) = try modelStore.load(active) else {
                 throw ValidationError("\(model) has no active recommender version in \(directory)")
             }
+            let table = (recommender as? FactorModel)?.compressedItems.map { "\($0.kind) compressed table, exact" } ?? "float32 table"
             let users = recommender.catalog.users.count, items = recommender.catalog.items.count
             for kind in ["user", "session"] {
                 let latencies = Mutex<[Double]>([])
-                let clock = ContinuousClock(), begin = clock.now
-                let budget = duration, k = self.k
+                let failure = Mutex<(any Error)?>(nil)
+                let clock = ContinuousClock(), begin = clock.now, cpuBefore = processCPUSeconds()
+                let budget = duration, k = self.k, threads = self.threads, batch = self.batch
                 DispatchQueue.concurrentPerform(iterations: threads) { thread in
                     var mine: [Double] = []
                     var n = thread
                     ScoringThreads.$limit.withValue(1) {
-                        while seconds(since: begin) < budget {
-                            let start = clock.now
-                            if kind == "user" {
-                                _ = try? recommender.recommend(users: [(n * 7919) % users], k: k, excludeSeen: true, filter: nil)
-                            } else {
-                                let history = (0 ..< 5).map { (n * 104_729 + $0 * 7_907) % items }
-                                _ = try? recommender.recommend(history: history, weights: [Float](repeating: 1, count: 5), k: k, excludeSeen: true, filter: nil)
+                        do {
+                            while seconds(since: begin) < budget {
+                                let start = clock.now
+                                if batch > 1 {
+                                    let queries = (0 ..< batch).map { b in
+                                        let m = n + b * threads
+                                        return kind == "user" ? RecommenderQuery(.user((m * 7919) % users))
+                                            : RecommenderQuery(.history(items: (0 ..< 5).map { (m * 104_729 + $0 * 7_907) % items }, weights: [Float](repeating: 1, count: 5)))
+                                    }
+                                    for answer in recommender.recommend(batch: queries, k: k, excludeSeen: true, filter: nil) { _ = try answer.get() }
+                                } else if kind == "user" {
+                                    _ = try recommender.recommend(users: [(n * 7919) % users], k: k, excludeSeen: true, filter: nil)
+                                } else {
+                                    let history = (0 ..< 5).map { (n * 104_729 + $0 * 7_907) % items }
+                                    _ = try recommender.recommend(history: history, weights: [Float](repeating: 1, count: 5), k: k, excludeSeen: true, filter: nil)
+                                }
+                                // Each request of a batch waited for the whole batch.
+                                mine += repeatElement(seconds(since: start), count: batch)
+                                n += threads * batch
                             }
-                            mine.append(seconds(since: start))
-                            n += threads
-                        }
+                        } catch { failure.withLock { $0 = error } }
                     }
                     latencies.withLock { $0 += mine }
                 }
-                let wall = seconds(since: begin)
+                // A failed call must not count as a fast one.
+                if let error = failure.withLock({ $0 }) { throw error }
+                let wall = seconds(since: begin), cores = (processCPUSeconds() - cpuBefore) / wall
                 let sorted = latencies.withLock { $0 }.sorted()
                 let p = { (q: Double) in sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))] * 1000 }
-                print("kernel-only \(kind): \(fixed(Double(sorted.count) / wall, 0)) requests/s, p50 \(fixed(p(0.5), 3)) ms, p99 \(fixed(p(0.99), 3)) ms (\(threads) threads, \(sorted.count) calls)")
+                print("kernel-only \(kind): \(fixed(Double(sorted.count) / wall, 0)) requests/s, p50 \(fixed(p(0.5), 3)) ms, p99 \(fixed(p(0.99), 3)) ms (\(threads) threads, \(sorted.count) requests\(batch > 1 ? " in batches of \(batch)" : ""), \(fixed(cores, 2)) cores busy, k \(k), \(table))")
             }
+        }
+
+        /// User + system CPU seconds this process has used.
+        private func processCPUSeconds() -> Double {
+            var usage = rusage()
+            getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+            return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
         }
     }
 }

@@ -192,6 +192,46 @@ struct AsyncEntryTests {
         #expect(try await second.value.items.count == 3)
     }
 
+    @Test("async requests queued behind each other for one pipeline are answered in one batch, up to gatheredRequests; answers equal the synchronous ones", arguments: [4, 1])
+    func gathering(gathered: Int) async throws {
+        let manager = servedModels()
+        var options = EngineOptions()
+        options.workerThreads = 1
+        options.gatheredRequests = gathered
+        let counted = CountingSource(inner: UserFactorsSource(model: "als")), other = CountingSource(inner: UserFactorsSource(model: "als"))
+        let engine = Engine(models: manager, pipelines: [
+            Pipeline(name: "counted", preprocessors: [IDMapping(model: "als")], sources: [counted], postprocessors: [ExcludeSeen()], k: 5),
+            Pipeline(name: "other", preprocessors: [IDMapping(model: "als")], sources: [other], postprocessors: [ExcludeSeen()], k: 5),
+        ], options: options)
+        // Hold the only worker while six requests queue: five for "counted", then one for "other".
+        let gate = Gate()
+        let holder = Task { try await engine.run { gate.enterAndWait() } }
+        while gate.entered == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        let users = (0 ..< 5).map { catalog.users[$0 * 11] }
+        var answers: [Task<RecommendationResponse, any Error>] = []
+        for (n, user) in users.enumerated() {
+            answers.append(Task { try await engine.recommend(RecommendationRequest(user: user), pipeline: "counted") })
+            while engine.queueDepth.waiting < n + 1 { try await Task.sleep(for: .milliseconds(1)) }
+        }
+        let last = Task { try await engine.recommend(RecommendationRequest(user: users[0]), pipeline: "other") }
+        while engine.queueDepth.waiting < 6 { try await Task.sleep(for: .milliseconds(1)) }
+        gate.open()
+        try await holder.value
+        for (user, answer) in zip(users, answers) {
+            let alone = try { () throws -> RecommendationResponse in try engine.recommend(RecommendationRequest(user: user), pipeline: "counted") }()
+            // The batch guarantee: the same items in the same order, scores to float rounding
+            // (this catalog is too small for a compressed table, whose scans are bit for bit).
+            let gatheredItems = try await answer.value.items
+            #expect(gatheredItems.map(\.item) == alone.items.map(\.item))
+            for (a, b) in zip(gatheredItems, alone.items) { #expect(abs(a.score - b.score) <= 1e-5 * max(1, abs(b.score))) }
+        }
+        _ = try await last.value
+        // Oldest first, at most `gathered` at a time, never across pipelines.
+        #expect(counted.calls.requests == 5 + 5)
+        #expect(counted.calls.batches == (gathered == 4 ? 2 : 5) + 5)
+        #expect(other.calls.requests == 1 && other.calls.batches == 1)
+    }
+
     @Test("async and batch answers equal the synchronous ones")
     func asyncEqualsSync() async throws {
         let manager = servedModels()

@@ -72,12 +72,12 @@ struct BehaviourTests {
         }
     }
 
-    @Test("a full queue answers 503 with Retry-After at once; the queued requests still succeed (with and without batching)", arguments: [true, false])
-    func overload(batching: Bool) async throws {
-        let service = try await makeService("overload-\(batching)") {
+    @Test("a full queue answers 503 with Retry-After at once; the queued requests still succeed (with and without gathering)", arguments: [4, 1])
+    func overload(gathered: Int) async throws {
+        let service = try await makeService("overload-\(gathered)") {
             $0.engine.workerThreads = 1
             $0.engine.maximumQueuedRequests = 1
-            $0.batchConcurrentRequests = batching
+            $0.engine.gatheredRequests = gathered
         }
         let engine = try #require(service.engine)
         // Hold the engine's only worker until released.
@@ -86,10 +86,9 @@ struct BehaviourTests {
         while engine.queueDepth.running == 0 { try await Task.sleep(for: .milliseconds(1)) }
         try await withRouter(service) { client in
             let uri = "/v1/pipelines/home/users/u1/recommendations"
-            // Fill the queue: the engine's (one request, or the batcher's first batch) and, with
-            // batching, the batcher's list of waiting requests.
+            // Fill the engine's queue (one request).
             var queued: [Task<TestResponse, any Error>] = []
-            for depth in 1 ... (batching ? 2 : 1) {
+            for depth in 1 ... 1 {
                 queued.append(Task { try await client.execute(uri: uri, method: .get, headers: [:], body: nil) })
                 while service.queueDepth.waiting < depth { try await Task.sleep(for: .milliseconds(1)) }
             }
