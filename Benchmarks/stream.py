@@ -44,6 +44,18 @@ def free_port():
         return s.getsockname()[1]
 
 
+def cpu_seconds(pid):
+    """User + system CPU seconds used so far by process `pid` (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds():
+    times = os.times()
+    return times.user + times.system
+
+
 def percentile(values, q):
     values = sorted(values)
     return values[min(len(values) - 1, int(q / 100 * len(values)))] if values else float("nan")
@@ -60,7 +72,10 @@ def main():
     parser.add_argument("--stream-users", type=int, default=5_000, help="distinct (fresh) users in the event stream")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 64, 256])
     parser.add_argument("--latency-seconds", type=float, default=6.0)
+    parser.add_argument("--latencies-file", help="write each half-load result's (seconds since the run's first result, latency ms, "
+                        "events answered) per batch size to this JSON file")
     args = parser.parse_args()
+    timelines = {}
     breakdowns = []
 
     work = tempfile.mkdtemp(prefix="stream-bench-")
@@ -113,9 +128,10 @@ def main():
                 topics = [f"ev-{tag}", f"res-{tag}", f"ev-{tag}.dead-letter"]
                 for future in admin.create_topics([NewTopic(t, 4, 1) for t in topics]).values():
                     future.result(10)
-                producer = Producer({"bootstrap.servers": broker, "linger.ms": 1, "log_level": 0})
+                producer = Producer({"bootstrap.servers": broker, "linger.ms": 1, "socket.nagle.disable": True, "log_level": 0})
                 consumer = Consumer({"bootstrap.servers": broker, "group.id": f"r-{tag}", "auto.offset.reset": "earliest",
-                                     "session.timeout.ms": 6000, "log_level": 0, "fetch.wait.max.ms": 10})
+                                     "session.timeout.ms": 6000, "log_level": 0, "fetch.wait.max.ms": 10,
+                                     "socket.nagle.disable": True})
                 consumer.subscribe([topics[1]])
                 log = open(os.path.join(work, f"proc-{tag}.log"), "w")
                 report = os.path.join(work, f"stages-{tag}.json")
@@ -124,6 +140,7 @@ def main():
                                             "--session-timeout-ms", "6000", "--stage-report", report], stdout=log, stderr=subprocess.STDOUT)
                 processes.append(process)
                 received = []
+                started = None  # (wall, broker, application, processor) at the first result
                 if produce_at is None:
                     for user, line in events:
                         producer.produce(topics[0], key=user, value=line)
@@ -164,6 +181,8 @@ def main():
                         continue
                     result = json.loads(message.value())
                     now = time.time()
+                    if started is None:
+                        started = (now, cpu_seconds(tansu.pid), own_cpu_seconds(), cpu_seconds(process.pid))
                     kind, stamp = message.timestamp()
                     result["_delivered"] = now - stamp / 1000 if stamp > 0 else None
                     received.append((now, result))
@@ -172,24 +191,43 @@ def main():
                         break
                     if produce_at is not None and not thread.is_alive() and answered >= expected:
                         break
+                ended = (time.time(), cpu_seconds(tansu.pid), own_cpu_seconds(), cpu_seconds(process.pid))
+                started = started or ended
                 process.send_signal(signal.SIGTERM)
                 process.wait(60)
                 consumer.close()
                 stages = json.load(open(report)) if os.path.exists(report) else {}
-                return received, stages
+                log.close()
+                for line in open(log.name):
+                    if "stopped after" in line:  # "... N events, D dead letters, R results in B batches"
+                        words = line.split()
+                        events_done, batches_done = int(words[words.index("events,") - 1]), int(words[words.index("batches") - 1])
+                        stages["_eventsPerBatch"] = events_done / max(batches_done, 1)
+                wall = max(ended[0] - started[0], 1e-9)
+                # Cores busy from the first result to the last: the processor, the broker, this
+                # benchmark's producing and consuming application.
+                cores = ((ended[3] - started[3]) / wall, (ended[1] - started[1]) / wall, (ended[2] - started[2]) / wall)
+                return received, stages, cores
 
-            saturated, _ = run(None)
+            saturated, saturated_stages, saturated_cores = run(None)
+            saturated_fill = saturated_stages.get("_eventsPerBatch", float("nan"))
             first, last = saturated[0][0], saturated[-1][0]
             counted = sum(len(r["offsets"]) for _, r in saturated[1:])
             rate = counted / max(last - first, 1e-9)
-            half, stages = run(rate / 2)
+            half, stages, half_cores = run(rate / 2)
             latencies = [(t - r["eventTime"]) * 1000 for t, r in half if r.get("eventTime")]
+            if half:
+                timelines[batch] = [(t - half[0][0], (t - r["eventTime"]) * 1000, len(r["offsets"])) for t, r in half if r.get("eventTime")]
             delivered = [r["_delivered"] * 1000 for _, r in half if r.get("_delivered") is not None]
-            breakdowns.append((batch, rate / 2, stages, latencies, delivered))
+            breakdowns.append((batch, rate / 2, stages, latencies, delivered, saturated_cores, half_cores, saturated_fill))
             print(f"{batch:>6} {bound:>11.0f} {rate:>12.0f} {rate / bound:>6.2f} {rate / 2:>15.0f} "
                   f"{percentile(latencies, 50):>7.1f} {percentile(latencies, 99):>7.1f}", flush=True)
-        for batch, load, stages, latencies, delivered in breakdowns:
-            print(f"\nbatch {batch}, half load ({load:.0f} ev/s): where an event's time went (ms; per event unless noted)")
+        for batch, load, stages, latencies, delivered, saturated_cores, half_cores, saturated_fill in breakdowns:
+            print(f"\nbatch {batch}: cores busy (processor / broker / this application): saturated "
+                  f"{' / '.join(f'{c:.2f}' for c in saturated_cores)}, half load {' / '.join(f'{c:.2f}' for c in half_cores)} "
+                  f"(of {os.cpu_count()})")
+            print(f"batch {batch}: events per micro-batch: saturated {saturated_fill:.1f}, half load {stages.get('_eventsPerBatch', float('nan')):.1f}")
+            print(f"batch {batch}, half load ({load:.0f} ev/s): where an event's time went (ms; per event unless noted)")
             print(f"{'stage':<34} {'mean':>7} {'p50':>7} {'p99':>7} {'count':>8}")
             names = {"transport": "broker → consumer poll", "busy": "queued while processor busy", "batchFill": "queued until micro-batch closed",
                      "state": "state apply + history", "scoring": "scoring (fold-in, GEMM, top-K)", "produce": "encode + produce",
@@ -205,6 +243,9 @@ def main():
             if latencies:
                 print(f"{'total: event time → result received':<34} {sum(latencies) / len(latencies):>7.2f} {percentile(latencies, 50):>7.2f} "
                       f"{percentile(latencies, 99):>7.2f} {len(latencies):>8}")
+        if args.latencies_file:
+            with open(args.latencies_file, "w") as f:
+                json.dump(timelines, f)
     finally:
         for process in processes:
             if process.poll() is None:

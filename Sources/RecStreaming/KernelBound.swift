@@ -34,7 +34,11 @@ public struct KernelBound {
         var batches: [[PendingEvent]] = [[]]
         let collect = MicroBatchCollector(options: options)
         try collect.read(path: path, limit: limit) { batches[batches.count - 1].append($0); if batches[batches.count - 1].count >= options.batchSize { batches.append([]) } }
-        let index = try FlatIndex(items: factors.itemFactors, metric: .innerProduct)
+        // The index the model itself searches with: with the compressed item table its file
+        // carries (small batches scan it, as the engine's batch path does), so bound and
+        // processor do the same kernel work.
+        let exact = try FlatIndex(items: factors.itemFactors, metric: .innerProduct)
+        let index = try factors.compressedItems.map { try exact.attaching($0) } ?? exact
         let catalog = factors.catalog
         let state = PartitionState(historyPerUser: options.historyPerUser, maximumUsers: options.usersPerPartition)
         var measurement = Measurement(events: 0, users: 0, seconds: 0)
