@@ -16,7 +16,21 @@ production time; latency = result received − newest event time of that result.
 Breakdown (printed after the table, per batch size, at half load): where the events' time went,
 stage by stage, as the processor measured it (`recommender stream --stage-report`, see
 `StreamStage` in Sources/RecStreaming/StageLatencies.swift), plus the last hop measured here:
-the result message's create time → received by this application's consumer."""
+the result message's create time → received by this application's consumer. Also printed: the
+cores the processor, the broker and this application kept busy (from the first result to the
+last), and the events per micro-batch.
+
+Client settings (this script is the producing and consuming application): librdkafka's defaults
+(linger.ms 5 on the producer) except `socket.nagle.disable` (what a latency-sensitive
+application sets) and, on the consumer, `fetch.wait.max.ms` 10 — a Tansu quirk: it answers a
+fetch only when its wait expires, not when data arrives (measured: event → consumer ≈ half the
+wait, 240 ms at librdkafka's default 500), where a Kafka broker answers as soon as
+`fetch.min.bytes` (1) is there. The processor's consumer uses the same 10 ms (`KafkaConsumer`).
+
+On a 2-core machine the broker is the largest user of CPU besides the processor: Tansu spends
+about 0.3–0.5 cores per consumer reading 2,000 messages/s, so at half load the three parties
+together keep both cores nearly busy, and queueing behind the CPU — not the processor's own
+work — dominates the latency tail. Read the latency figures with the cores line beside them."""
 import argparse
 import json
 import os
@@ -128,7 +142,7 @@ def main():
                 topics = [f"ev-{tag}", f"res-{tag}", f"ev-{tag}.dead-letter"]
                 for future in admin.create_topics([NewTopic(t, 4, 1) for t in topics]).values():
                     future.result(10)
-                producer = Producer({"bootstrap.servers": broker, "linger.ms": 1, "socket.nagle.disable": True, "log_level": 0})
+                producer = Producer({"bootstrap.servers": broker, "socket.nagle.disable": True, "log_level": 0})
                 consumer = Consumer({"bootstrap.servers": broker, "group.id": f"r-{tag}", "auto.offset.reset": "earliest",
                                      "session.timeout.ms": 6000, "log_level": 0, "fetch.wait.max.ms": 10,
                                      "socket.nagle.disable": True})

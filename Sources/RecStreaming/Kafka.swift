@@ -154,14 +154,16 @@ public final class KafkaProducer {
     private let retained: Unmanaged<DeliveryReports>
 
     /// A producer for `brokers` ("host:port[,host:port]"); `settings` are passed to librdkafka
-    /// after the defaults (acks=all, idempotence on, no linger and one produce request in flight
-    /// per connection: a micro-batch's results are produced together, later ones queue behind
-    /// the request in flight and go as one; several pipelined idempotent requests left a
-    /// partition of the test broker stuck) and may override them.
+    /// after the defaults and may override them: acks=all; idempotence on (librdkafka then keeps
+    /// up to 5 produce requests in flight per connection and still never reorders or duplicates
+    /// a partition's messages on a retry, so a user's results stay in order); no linger (a
+    /// micro-batch's results are produced together, at once); Nagle off (a small produce request
+    /// is not held back waiting for the previous one's TCP acknowledgement). At-least-once does
+    /// not rest on the ordering: a micro-batch counts as acknowledged only when every one of its
+    /// messages is (``DeliveryLedger``), and offsets are committed over acknowledged prefixes.
     public init(brokers: String, settings: [String: String] = [:]) throws {
         var all = ["bootstrap.servers": brokers, "acks": "all", "enable.idempotence": "true", "linger.ms": "0",
-                   "max.in.flight.requests.per.connection": "1", "client.id": "recommender-stream",
-                   "socket.nagle.disable": "true"]
+                   "client.id": "recommender-stream", "socket.nagle.disable": "true"]
         all.merge(settings) { $1 }
         let configuration = try makeConfiguration(all)
         reports = DeliveryReports()
@@ -264,8 +266,11 @@ public final class KafkaConsumer {
     private var closed = false
 
     /// A consumer in `group`; `settings` go to librdkafka after the defaults (no auto-commit,
-    /// earliest offset for a new group, fetches answered after at most 10 ms rather than
-    /// librdkafka's 500 ms, for latency) and may override them.
+    /// earliest offset for a new group, Nagle off, and fetches that wait at most 10 ms rather than
+    /// librdkafka's 500 ms: the test broker, Tansu, answers a fetch only when its wait expires,
+    /// not when data arrives, so an event waits about half the fetch wait there; a Kafka broker
+    /// answers as soon as data is there, and the shorter wait costs only more empty fetches)
+    /// and may override them.
     /// `committed` is told each commit's outcome (nil or the reason it failed), in the order
     /// the commits were made, from inside ``poll(timeoutMilliseconds:)``.
     public init(brokers: String, group: String, settings: [String: String] = [:],

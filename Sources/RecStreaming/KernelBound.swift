@@ -5,8 +5,9 @@ import RecModels
 
 /// The kernel-only bound for a stream's work: the same micro-batches of the same events, but
 /// only the numeric core runs — each user's history folded in (item factors fixed), the batch's
-/// user vectors scored against the catalog in one GEMM with a fused top-K that leaves out each
-/// user's history. No parsing, no broker, no pipeline stages: what the stream processor would
+/// user vectors scored against the catalog with the model's own search (one GEMM with a fused
+/// top-K; for small batches the exact scan of the compressed item table its file carries, as the
+/// engine does) that leaves out each user's history. No parsing, no broker, no pipeline stages: what the stream processor would
 /// reach if everything around the kernel were free. Benchmarks report the processor's rate as a
 /// fraction of this one, timed in the same run.
 public struct KernelBound {
