@@ -136,6 +136,7 @@ def main():
             out = subprocess.run([args.binary, "stream", "--store", store, "--replay", events_path, "--kernel-bound",
                                   "--batch-size", str(batch)], check=True, capture_output=True, text=True).stdout
             bound = float(out.split("s: ")[1].split(" events/s")[0])
+            bound_cores = float(out.split("), ")[1].split(" cores")[0])
 
             def run(produce_at):
                 tag = uuid.uuid4().hex[:8]
@@ -233,11 +234,16 @@ def main():
             if half:
                 timelines[batch] = [(t - half[0][0], (t - r["eventTime"]) * 1000, len(r["offsets"])) for t, r in half if r.get("eventTime")]
             delivered = [r["_delivered"] * 1000 for _, r in half if r.get("_delivered") is not None]
-            breakdowns.append((batch, rate / 2, stages, latencies, delivered, saturated_cores, half_cores, saturated_fill))
+            breakdowns.append((batch, rate / 2, stages, latencies, delivered, saturated_cores, half_cores, saturated_fill,
+                               bound, bound_cores, rate))
             print(f"{batch:>6} {bound:>11.0f} {rate:>12.0f} {rate / bound:>6.2f} {rate / 2:>15.0f} "
                   f"{percentile(latencies, 50):>7.1f} {percentile(latencies, 99):>7.1f}", flush=True)
-        for batch, load, stages, latencies, delivered, saturated_cores, half_cores, saturated_fill in breakdowns:
-            print(f"\nbatch {batch}: cores busy (processor / broker / this application): saturated "
+        for batch, load, stages, latencies, delivered, saturated_cores, half_cores, saturated_fill, bound, bound_cores, rate in breakdowns:
+            # Per core kept busy: the processor's rate per core against the bound's, both measured here.
+            print(f"\nbatch {batch}: per core busy: bound {bound / bound_cores:.0f} events/s on {bound_cores:.2f} cores, processor "
+                  f"{rate / max(saturated_cores[0], 1e-9):.0f} events/s on {saturated_cores[0]:.2f} cores at saturation: ratio "
+                  f"{rate / max(saturated_cores[0], 1e-9) / (bound / bound_cores):.2f}")
+            print(f"batch {batch}: cores busy (processor / broker / this application): saturated "
                   f"{' / '.join(f'{c:.2f}' for c in saturated_cores)}, half load {' / '.join(f'{c:.2f}' for c in half_cores)} "
                   f"(of {os.cpu_count()})")
             print(f"batch {batch}: events per micro-batch: saturated {saturated_fill:.1f}, half load {stages.get('_eventsPerBatch', float('nan')):.1f}")

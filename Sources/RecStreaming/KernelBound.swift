@@ -19,6 +19,10 @@ public struct KernelBound {
         public var users: Int
         /// Seconds of kernel work (fold-in and search), excluding reading the file.
         public var seconds: Double
+        /// CPU seconds (user + system, all threads of the process) spent in that work.
+        public var cpuSeconds: Double = 0
+        /// Cores kept busy on average while it ran.
+        public var cores: Double { cpuSeconds / max(seconds, 1e-12) }
         /// Events per second.
         public var eventsPerSecond: Double { Double(events) / max(seconds, 1e-12) }
     }
@@ -45,6 +49,7 @@ public struct KernelBound {
         var measurement = Measurement(events: 0, users: 0, seconds: 0)
         for batch in batches where !batch.isEmpty {
             let start = ContinuousClock.now
+            let cpuStart = processCPUSeconds()
             var order: [String] = []
             var seen = Set<String>()
             for pending in batch {
@@ -65,11 +70,19 @@ public struct KernelBound {
             _ = try index.search(vectors, k: options.k, excluding: try ExcludedItems(exclusions))
             let elapsed = ContinuousClock.now - start
             measurement.seconds += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            measurement.cpuSeconds += processCPUSeconds() - cpuStart
             measurement.events += batch.count
             measurement.users += order.count
         }
         return measurement
     }
+}
+
+/// User + system CPU seconds this process (all its threads) has used so far.
+func processCPUSeconds() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
 }
 
 /// Reads an events file into ``PendingEvent``s the way ``Replay`` does.
