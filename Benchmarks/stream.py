@@ -16,7 +16,21 @@ production time; latency = result received − newest event time of that result.
 Breakdown (printed after the table, per batch size, at half load): where the events' time went,
 stage by stage, as the processor measured it (`recommender stream --stage-report`, see
 `StreamStage` in Sources/RecStreaming/StageLatencies.swift), plus the last hop measured here:
-the result message's create time → received by this application's consumer."""
+the result message's create time → received by this application's consumer. Also printed: the
+cores the processor, the broker and this application kept busy (from the first result to the
+last), and the events per micro-batch.
+
+Client settings (this script is the producing and consuming application): librdkafka's defaults
+(linger.ms 5 on the producer) except `socket.nagle.disable` (what a latency-sensitive
+application sets) and, on the consumer, `fetch.wait.max.ms` 10 — a Tansu quirk: it answers a
+fetch only when its wait expires, not when data arrives (measured: event → consumer ≈ half the
+wait, 240 ms at librdkafka's default 500), where a Kafka broker answers as soon as
+`fetch.min.bytes` (1) is there. The processor's consumer uses the same 10 ms (`KafkaConsumer`).
+
+On a 2-core machine the broker is the largest user of CPU besides the processor: Tansu spends
+about 0.3–0.5 cores per consumer reading 2,000 messages/s, so at half load the three parties
+together keep both cores nearly busy, and queueing behind the CPU — not the processor's own
+work — dominates the latency tail. Read the latency figures with the cores line beside them."""
 import argparse
 import json
 import os
@@ -44,6 +58,18 @@ def free_port():
         return s.getsockname()[1]
 
 
+def cpu_seconds(pid):
+    """User + system CPU seconds used so far by process `pid` (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds():
+    times = os.times()
+    return times.user + times.system
+
+
 def percentile(values, q):
     values = sorted(values)
     return values[min(len(values) - 1, int(q / 100 * len(values)))] if values else float("nan")
@@ -60,7 +86,10 @@ def main():
     parser.add_argument("--stream-users", type=int, default=5_000, help="distinct (fresh) users in the event stream")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 64, 256])
     parser.add_argument("--latency-seconds", type=float, default=6.0)
+    parser.add_argument("--latencies-file", help="write each half-load result's (seconds since the run's first result, latency ms, "
+                        "events answered) per batch size to this JSON file")
     args = parser.parse_args()
+    timelines = {}
     breakdowns = []
 
     work = tempfile.mkdtemp(prefix="stream-bench-")
@@ -107,15 +136,17 @@ def main():
             out = subprocess.run([args.binary, "stream", "--store", store, "--replay", events_path, "--kernel-bound",
                                   "--batch-size", str(batch)], check=True, capture_output=True, text=True).stdout
             bound = float(out.split("s: ")[1].split(" events/s")[0])
+            bound_cores = float(out.split("), ")[1].split(" cores")[0])
 
             def run(produce_at):
                 tag = uuid.uuid4().hex[:8]
                 topics = [f"ev-{tag}", f"res-{tag}", f"ev-{tag}.dead-letter"]
                 for future in admin.create_topics([NewTopic(t, 4, 1) for t in topics]).values():
                     future.result(10)
-                producer = Producer({"bootstrap.servers": broker, "linger.ms": 1, "log_level": 0})
+                producer = Producer({"bootstrap.servers": broker, "socket.nagle.disable": True, "log_level": 0})
                 consumer = Consumer({"bootstrap.servers": broker, "group.id": f"r-{tag}", "auto.offset.reset": "earliest",
-                                     "session.timeout.ms": 6000, "log_level": 0, "fetch.wait.max.ms": 10})
+                                     "session.timeout.ms": 6000, "log_level": 0, "fetch.wait.max.ms": 10,
+                                     "socket.nagle.disable": True})
                 consumer.subscribe([topics[1]])
                 log = open(os.path.join(work, f"proc-{tag}.log"), "w")
                 report = os.path.join(work, f"stages-{tag}.json")
@@ -124,6 +155,7 @@ def main():
                                             "--session-timeout-ms", "6000", "--stage-report", report], stdout=log, stderr=subprocess.STDOUT)
                 processes.append(process)
                 received = []
+                started = None  # (wall, broker, application, processor) at the first result
                 if produce_at is None:
                     for user, line in events:
                         producer.produce(topics[0], key=user, value=line)
@@ -164,6 +196,8 @@ def main():
                         continue
                     result = json.loads(message.value())
                     now = time.time()
+                    if started is None:
+                        started = (now, cpu_seconds(tansu.pid), own_cpu_seconds(), cpu_seconds(process.pid))
                     kind, stamp = message.timestamp()
                     result["_delivered"] = now - stamp / 1000 if stamp > 0 else None
                     received.append((now, result))
@@ -172,24 +206,48 @@ def main():
                         break
                     if produce_at is not None and not thread.is_alive() and answered >= expected:
                         break
+                ended = (time.time(), cpu_seconds(tansu.pid), own_cpu_seconds(), cpu_seconds(process.pid))
+                started = started or ended
                 process.send_signal(signal.SIGTERM)
                 process.wait(60)
                 consumer.close()
                 stages = json.load(open(report)) if os.path.exists(report) else {}
-                return received, stages
+                log.close()
+                for line in open(log.name):
+                    if "stopped after" in line:  # "... N events, D dead letters, R results in B batches"
+                        words = line.split()
+                        events_done, batches_done = int(words[words.index("events,") - 1]), int(words[words.index("batches") - 1])
+                        stages["_eventsPerBatch"] = events_done / max(batches_done, 1)
+                wall = max(ended[0] - started[0], 1e-9)
+                # Cores busy from the first result to the last: the processor, the broker, this
+                # benchmark's producing and consuming application.
+                cores = ((ended[3] - started[3]) / wall, (ended[1] - started[1]) / wall, (ended[2] - started[2]) / wall)
+                return received, stages, cores
 
-            saturated, _ = run(None)
+            saturated, saturated_stages, saturated_cores = run(None)
+            saturated_fill = saturated_stages.get("_eventsPerBatch", float("nan"))
             first, last = saturated[0][0], saturated[-1][0]
             counted = sum(len(r["offsets"]) for _, r in saturated[1:])
             rate = counted / max(last - first, 1e-9)
-            half, stages = run(rate / 2)
+            half, stages, half_cores = run(rate / 2)
             latencies = [(t - r["eventTime"]) * 1000 for t, r in half if r.get("eventTime")]
+            if half:
+                timelines[batch] = [(t - half[0][0], (t - r["eventTime"]) * 1000, len(r["offsets"])) for t, r in half if r.get("eventTime")]
             delivered = [r["_delivered"] * 1000 for _, r in half if r.get("_delivered") is not None]
-            breakdowns.append((batch, rate / 2, stages, latencies, delivered))
+            breakdowns.append((batch, rate / 2, stages, latencies, delivered, saturated_cores, half_cores, saturated_fill,
+                               bound, bound_cores, rate))
             print(f"{batch:>6} {bound:>11.0f} {rate:>12.0f} {rate / bound:>6.2f} {rate / 2:>15.0f} "
                   f"{percentile(latencies, 50):>7.1f} {percentile(latencies, 99):>7.1f}", flush=True)
-        for batch, load, stages, latencies, delivered in breakdowns:
-            print(f"\nbatch {batch}, half load ({load:.0f} ev/s): where an event's time went (ms; per event unless noted)")
+        for batch, load, stages, latencies, delivered, saturated_cores, half_cores, saturated_fill, bound, bound_cores, rate in breakdowns:
+            # Per core kept busy: the processor's rate per core against the bound's, both measured here.
+            print(f"\nbatch {batch}: per core busy: bound {bound / bound_cores:.0f} events/s on {bound_cores:.2f} cores, processor "
+                  f"{rate / max(saturated_cores[0], 1e-9):.0f} events/s on {saturated_cores[0]:.2f} cores at saturation: ratio "
+                  f"{rate / max(saturated_cores[0], 1e-9) / (bound / bound_cores):.2f}")
+            print(f"batch {batch}: cores busy (processor / broker / this application): saturated "
+                  f"{' / '.join(f'{c:.2f}' for c in saturated_cores)}, half load {' / '.join(f'{c:.2f}' for c in half_cores)} "
+                  f"(of {os.cpu_count()})")
+            print(f"batch {batch}: events per micro-batch: saturated {saturated_fill:.1f}, half load {stages.get('_eventsPerBatch', float('nan')):.1f}")
+            print(f"batch {batch}, half load ({load:.0f} ev/s): where an event's time went (ms; per event unless noted)")
             print(f"{'stage':<34} {'mean':>7} {'p50':>7} {'p99':>7} {'count':>8}")
             names = {"transport": "broker → consumer poll", "busy": "queued while processor busy", "batchFill": "queued until micro-batch closed",
                      "state": "state apply + history", "scoring": "scoring (fold-in, GEMM, top-K)", "produce": "encode + produce",
@@ -205,6 +263,9 @@ def main():
             if latencies:
                 print(f"{'total: event time → result received':<34} {sum(latencies) / len(latencies):>7.2f} {percentile(latencies, 50):>7.2f} "
                       f"{percentile(latencies, 99):>7.2f} {len(latencies):>8}")
+        if args.latencies_file:
+            with open(args.latencies_file, "w") as f:
+                json.dump(timelines, f)
     finally:
         for process in processes:
             if process.poll() is None:

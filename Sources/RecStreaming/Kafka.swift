@@ -67,25 +67,77 @@ private func makeHandle(_ type: rd_kafka_type_t, _ configuration: OpaquePointer)
     return handle  // owns the configuration now
 }
 
-/// What the delivery-report callback updates: messages in flight, the first failures, and the
-/// sealed tags whose every message was acknowledged.
+/// What the delivery-report callback updates: the per-tag ledger, read and written only on the
+/// thread that polls the producer.
 final class DeliveryReports {
-    var inFlight = 0
-    var failures: [String] = []
-    var unacknowledged: [UInt64: Int] = [:]  // per tag, messages sent and not yet acknowledged
-    var sealed: Set<UInt64> = []              // tags that get no more messages
-    var acknowledged: [(tag: UInt64, at: Double)] = []
+    var ledger = DeliveryLedger()
+}
 
-    func acknowledge(_ tag: UInt64) {
-        let left = (unacknowledged[tag] ?? 0) - 1
-        unacknowledged[tag] = left
-        if left <= 0 && sealed.contains(tag) { complete(tag) }
+/// Per-tag bookkeeping of produced messages and their delivery reports: which tags (micro-batches)
+/// are acknowledged, i.e. sealed with every message delivered.
+///
+/// A message whose delivery failed (refused by the broker, timed out, or failed by librdkafka
+/// after its retries) makes its tag fail for good: the tag is never reported acknowledged, so the
+/// events it answers are never committed (nor any later ones, since commits follow the
+/// acknowledged prefix). Counting a failed delivery as an acknowledgement would commit past
+/// events whose results were lost. O(1) per message.
+public struct DeliveryLedger: Sendable {
+    private var unacknowledged: [UInt64: Int] = [:]  // per tag, messages sent and not yet reported
+    private var sealed: Set<UInt64> = []              // tags that get no more messages
+    private var failedTags: Set<UInt64> = []          // tags with a failed message: never acknowledged
+    private var acknowledged: [(tag: UInt64, at: Double)] = []
+    /// Messages sent and not yet reported delivered or failed.
+    public private(set) var inFlight = 0
+    /// The first failures' reasons not yet taken by ``takeFailures()`` (at most 10 kept).
+    public private(set) var failures: [String] = []
+
+    /// Nothing sent yet.
+    public init() {}
+
+    /// Tags with a failed message (they are never reported acknowledged).
+    public var failed: Set<UInt64> { failedTags }
+
+    /// Records a message sent under `tag` (0: not tracked).
+    public mutating func sent(_ tag: UInt64) {
+        inFlight += 1
+        if tag != 0 { unacknowledged[tag, default: 0] += 1 }
     }
 
-    func complete(_ tag: UInt64) {
+    /// Records a message's delivery report: delivered, or failed with `failure` (librdkafka's reason).
+    public mutating func reported(_ tag: UInt64, failure: String?, at time: Double) {
+        inFlight -= 1
+        if let failure {
+            if failures.count < 10 { failures.append(failure) }
+            if tag != 0 { failedTags.insert(tag) }
+        }
+        guard tag != 0 else { return }
+        let left = (unacknowledged[tag] ?? 0) - 1
+        unacknowledged[tag] = left
+        if left <= 0 && sealed.contains(tag) { complete(tag, at: time) }
+    }
+
+    /// Declares that `tag` gets no more messages: it is acknowledged once all of its messages are
+    /// delivered (at once when it had none, or all were delivered already) — unless one failed.
+    public mutating func seal(_ tag: UInt64, at time: Double) {
+        if (unacknowledged[tag] ?? 0) <= 0 { complete(tag, at: time) } else { sealed.insert(tag) }
+    }
+
+    private mutating func complete(_ tag: UInt64, at time: Double) {
         unacknowledged[tag] = nil
         sealed.remove(tag)
-        acknowledged.append((tag, wallClock()))
+        if !failedTags.contains(tag) { acknowledged.append((tag, time)) }
+    }
+
+    /// The tags acknowledged since the last call, with when, in the order they completed.
+    public mutating func takeAcknowledged() -> [(tag: UInt64, at: Double)] {
+        defer { acknowledged.removeAll(keepingCapacity: true) }
+        return acknowledged
+    }
+
+    /// The failures' reasons recorded since the last call.
+    public mutating func takeFailures() -> [String] {
+        defer { failures.removeAll() }
+        return failures
     }
 }
 
@@ -102,13 +154,16 @@ public final class KafkaProducer {
     private let retained: Unmanaged<DeliveryReports>
 
     /// A producer for `brokers` ("host:port[,host:port]"); `settings` are passed to librdkafka
-    /// after the defaults (acks=all, idempotence on, no linger and one produce request in flight
-    /// per connection: a micro-batch's results are produced together, later ones queue behind
-    /// the request in flight and go as one; several pipelined idempotent requests left a
-    /// partition of the test broker stuck) and may override them.
+    /// after the defaults and may override them: acks=all; idempotence on (librdkafka then keeps
+    /// up to 5 produce requests in flight per connection and still never reorders or duplicates
+    /// a partition's messages on a retry, so a user's results stay in order); no linger (a
+    /// micro-batch's results are produced together, at once); Nagle off (a small produce request
+    /// is not held back waiting for the previous one's TCP acknowledgement). At-least-once does
+    /// not rest on the ordering: a micro-batch counts as acknowledged only when every one of its
+    /// messages is (``DeliveryLedger``), and offsets are committed over acknowledged prefixes.
     public init(brokers: String, settings: [String: String] = [:]) throws {
         var all = ["bootstrap.servers": brokers, "acks": "all", "enable.idempotence": "true", "linger.ms": "0",
-                   "max.in.flight.requests.per.connection": "1", "client.id": "recommender-stream"]
+                   "client.id": "recommender-stream", "socket.nagle.disable": "true"]
         all.merge(settings) { $1 }
         let configuration = try makeConfiguration(all)
         reports = DeliveryReports()
@@ -117,11 +172,10 @@ public final class KafkaProducer {
         rd_kafka_conf_set_dr_msg_cb(configuration) { _, message, opaque in
             guard let message, let opaque else { return }
             let reports = Unmanaged<DeliveryReports>.fromOpaque(opaque).takeUnretainedValue()
-            reports.inFlight -= 1
-            if message.pointee.err != RD_KAFKA_RESP_ERR_NO_ERROR, reports.failures.count < 10 {
-                reports.failures.append(String(cString: rd_kafka_err2str(message.pointee.err)))
-            }
-            if let tag = message.pointee._private { reports.acknowledge(UInt64(UInt(bitPattern: tag))) }
+            let code = message.pointee.err
+            reports.ledger.reported(UInt64(UInt(bitPattern: message.pointee._private)),
+                                    failure: code == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : String(cString: rd_kafka_err2str(code)),
+                                    at: wallClock())
         }
         do { handle = try makeHandle(RD_KAFKA_PRODUCER, configuration) } catch { retained.release(); throw error }
     }
@@ -143,8 +197,7 @@ public final class KafkaProducer {
                 }
             }
             if code == RD_KAFKA_RESP_ERR_NO_ERROR {
-                reports.inFlight += 1
-                if tag != 0 { reports.unacknowledged[tag, default: 0] += 1 }
+                reports.ledger.sent(tag)
                 return
             }
             if code == RD_KAFKA_RESP_ERR__QUEUE_FULL { rd_kafka_poll(handle, 10); continue }
@@ -155,25 +208,27 @@ public final class KafkaProducer {
     /// Declares that `tag` gets no more messages: it is reported acknowledged once all of its
     /// messages are (at once when it had none, or all were acknowledged already).
     public func seal(_ tag: UInt64) {
-        if (reports.unacknowledged[tag] ?? 0) <= 0 { reports.complete(tag) } else { reports.sealed.insert(tag) }
+        reports.ledger.seal(tag, at: wallClock())
     }
 
     /// Serves delivery reports without waiting; returns the sealed tags acknowledged since the
-    /// last call, with when (seconds since 1970), in the order their acknowledgements came.
+    /// last call, with when (seconds since 1970), in the order their acknowledgements came. A tag
+    /// with a failed message is never returned (see ``DeliveryLedger``).
     ///
-    /// - Throws: ``KafkaError`` when a message was refused for good (after librdkafka's retries).
+    /// - Throws: ``KafkaError`` when a message was refused for good (after librdkafka's retries);
+    ///   again on every later call, since those results are lost.
     public func serveDeliveries() throws -> [(tag: UInt64, at: Double)] {
         rd_kafka_poll(handle, 0)
         try throwFailures()
-        defer { reports.acknowledged.removeAll(keepingCapacity: true) }
-        return reports.acknowledged
+        return reports.ledger.takeAcknowledged()
     }
 
+    private var failureReasons: [String] = []
+
     private func throwFailures() throws {
-        if !reports.failures.isEmpty {
-            let failures = reports.failures
-            reports.failures = []
-            throw KafkaError("delivery failed: \(failures.joined(separator: "; "))")
+        failureReasons += reports.ledger.takeFailures()
+        if !reports.ledger.failed.isEmpty || !failureReasons.isEmpty {
+            throw KafkaError("delivery failed for \(reports.ledger.failed.count) micro-batches: \(failureReasons.prefix(10).joined(separator: "; "))")
         }
     }
 
@@ -185,8 +240,8 @@ public final class KafkaProducer {
         let code = rd_kafka_flush(handle, timeoutMilliseconds)
         rd_kafka_poll(handle, 0)
         try throwFailures()
-        if code != RD_KAFKA_RESP_ERR_NO_ERROR || reports.inFlight > 0 {
-            throw KafkaError("\(reports.inFlight) messages unacknowledged after \(timeoutMilliseconds) ms")
+        if code != RD_KAFKA_RESP_ERR_NO_ERROR || reports.ledger.inFlight > 0 {
+            throw KafkaError("\(reports.ledger.inFlight) messages unacknowledged after \(timeoutMilliseconds) ms")
         }
     }
 }
@@ -211,8 +266,11 @@ public final class KafkaConsumer {
     private var closed = false
 
     /// A consumer in `group`; `settings` go to librdkafka after the defaults (no auto-commit,
-    /// earliest offset for a new group, fetches answered after at most 10 ms rather than
-    /// librdkafka's 500 ms, for latency) and may override them.
+    /// earliest offset for a new group, Nagle off, and fetches that wait at most 10 ms rather than
+    /// librdkafka's 500 ms: the test broker, Tansu, answers a fetch only when its wait expires,
+    /// not when data arrives, so an event waits about half the fetch wait there; a Kafka broker
+    /// answers as soon as data is there, and the shorter wait costs only more empty fetches)
+    /// and may override them.
     /// `committed` is told each commit's outcome (nil or the reason it failed), in the order
     /// the commits were made, from inside ``poll(timeoutMilliseconds:)``.
     public init(brokers: String, group: String, settings: [String: String] = [:],
@@ -221,7 +279,7 @@ public final class KafkaConsumer {
         var all = ["bootstrap.servers": brokers, "group.id": group, "enable.auto.commit": "false",
                    "enable.auto.offset.store": "false", "auto.offset.reset": "earliest",
                    "partition.assignment.strategy": "range", "client.id": "recommender-stream",
-                   "fetch.wait.max.ms": "10"]
+                   "fetch.wait.max.ms": "10", "socket.nagle.disable": "true"]
         all.merge(settings) { $1 }
         let configuration = try makeConfiguration(all)
         handlers = RebalanceHandlers()

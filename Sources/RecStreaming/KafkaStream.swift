@@ -94,7 +94,7 @@ public final class KafkaStream {
     private var lastCheckpoint = ContinuousClock.now
     // Stage boundaries of the pending events (wall clock, seconds), parallel to `pending`.
     private var pendingTimes: [(created: Double?, polled: Double)] = []
-    private var loopReadyAt = wallClock()  // when the loop last came back to polling
+    private var timeline = BusyTimeline()  // when the loop worked rather than polled
     private var awaitingCommit: [(acknowledged: Double, events: Int)] = []
     // Commits made and not yet answered, oldest first: when requested and the batches they cover.
     private var commitsInFlight: [(requested: Double, batches: [(acknowledged: Double, events: Int)])] = []
@@ -182,7 +182,6 @@ public final class KafkaStream {
         defer { consumer.close() }  // runs the revoke handler: the last batch finished and committed
         let options = processor.options
         while !stop.isRequested {
-            loopReadyAt = wallClock()
             var deadline: ContinuousClock.Instant?
             while pending.count + deadLetters.count < options.batchSize && !stop.isRequested {
                 let message: KafkaMessage?
@@ -207,6 +206,7 @@ public final class KafkaStream {
                     deadLetters.append((message.partition, message.offset, deadLetter(message, reason: invalid.reason)))
                 }
             }
+            let working = wallClock()
             try sendBatch()
             try retireAcknowledged()
             if let written = snapshots.finished() { try commit(after: written) }
@@ -214,6 +214,7 @@ public final class KafkaStream {
                 startCheckpoint()
             }
             for name in processor.scorer.refreshModels() { log("serving a new version of model \(name)") }
+            timeline.worked(from: working, to: wallClock())
         }
         try finishInFlight()
     }
@@ -246,9 +247,9 @@ public final class KafkaStream {
         let closed = wallClock()
         for (created, polled) in pendingTimes {
             if let created {
-                let busy = max(0, loopReadyAt - created)
+                let busy = timeline.busySeconds(from: created, to: polled)
                 stages.record(.busy, seconds: busy)
-                stages.record(.transport, seconds: polled - created - busy)
+                stages.record(.transport, seconds: max(0, polled - created - busy))
             }
             stages.record(.batchFill, seconds: closed - polled)
         }

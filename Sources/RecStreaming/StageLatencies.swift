@@ -127,3 +127,53 @@ public final class StageLatencies: @unchecked Sendable {
     clock_gettime(CLOCK_REALTIME, &now)
     return Double(now.tv_sec) + Double(now.tv_nsec) * 1e-9
 }
+
+/// When the processor's loop was working rather than polling, so an event's wait between its
+/// creation and its poll can be split into ``StreamStage/busy`` (the loop was working on
+/// earlier batches) and ``StreamStage/transport`` (the loop was polling: the time was spent in
+/// the producer, the broker or the fetch).
+///
+/// Keeps the most recent intervals (at most 4,096) as cumulative busy time, so a query is a
+/// binary search: O(log n); recording is O(1) amortized. An event created before the oldest
+/// interval kept counts all intervals kept as busy.
+public struct BusyTimeline: Sendable {
+    private var starts: [Double] = []
+    private var ends: [Double] = []
+    private var cumulative: [Double] = []  // busy seconds up to each interval's end
+    private var dropped = 0.0              // busy seconds of intervals no longer kept
+
+    /// No work recorded yet.
+    public init() {}
+
+    /// Records that the loop worked from `start` to `end` (after every earlier interval).
+    public mutating func worked(from start: Double, to end: Double) {
+        guard end > start else { return }
+        if starts.count >= 4096 {
+            let half = starts.count / 2
+            dropped = cumulative[half - 1]
+            starts.removeFirst(half); ends.removeFirst(half); cumulative.removeFirst(half)
+        }
+        starts.append(start)
+        ends.append(end)
+        cumulative.append((cumulative.last ?? dropped) + (end - start))
+    }
+
+    /// Busy seconds up to `time`.
+    private func busy(upTo time: Double) -> Double {
+        // The first interval ending after `time`.
+        var low = 0, high = ends.count
+        while low < high {
+            let middle = (low + high) / 2
+            if ends[middle] <= time { low = middle + 1 } else { high = middle }
+        }
+        if low == ends.count { return cumulative.last ?? dropped }
+        let before = low == 0 ? dropped : cumulative[low - 1]
+        return before + max(0, time - starts[low])
+    }
+
+    /// Seconds the loop was working between `from` and `to`.
+    public func busySeconds(from: Double, to: Double) -> Double {
+        guard to > from else { return 0 }
+        return max(0, busy(upTo: to) - busy(upTo: from))
+    }
+}

@@ -80,7 +80,7 @@ struct Stream: ParsableCommand {
             let model = try engine.models.snapshot().recommender(try modelName(of: processor.scorer.pipeline, engine: engine))
             let bound = try KernelBound.measure(path: replay, model: model, options: options, limit: limit)
             print("kernel-only bound: \(bound.events) events, \(bound.users) user scorings in \(fixed(bound.seconds, 3)) s: "
-                  + "\(Int(bound.eventsPerSecond)) events/s (batch size \(batchSize))")
+                  + "\(Int(bound.eventsPerSecond)) events/s (batch size \(batchSize)), \(fixed(bound.cores, 2)) cores busy")
             return
         }
         if let replay {

@@ -24,4 +24,24 @@ struct StageLatencyTests {
         let report = String(decoding: latencies.reportJSON(), as: UTF8.self)
         #expect(report.contains("\"scoring\"") && report.contains("\"ack\"") && !report.contains("\"commit\""))
     }
+
+    @Test("an event's wait counts as busy only where the loop was working, not where it was polling")
+    func busyTimeline() {
+        var timeline = BusyTimeline()
+        // The loop worked 10–14 s and 20–21 s, and polled in between (many short polls, as
+        // while acknowledgements are due: they do not make the wait busy).
+        timeline.worked(from: 10, to: 14)
+        for start in stride(from: 14.0, to: 20.0, by: 0.5) { timeline.worked(from: start + 0.25, to: start + 0.25) }
+        timeline.worked(from: 20, to: 21)
+        #expect(timeline.busySeconds(from: 12, to: 22) == 3)  // 12–14 and 20–21
+        #expect(timeline.busySeconds(from: 14.5, to: 19.9) == 0)  // all in transport
+        #expect(timeline.busySeconds(from: 9, to: 10.5) == 0.5)
+        #expect(timeline.busySeconds(from: 20.5, to: 30) == 0.5)
+        #expect(timeline.busySeconds(from: 25, to: 24) == 0)
+        // Beyond the kept window (4,096 intervals) the oldest are folded into one total.
+        var long = BusyTimeline()
+        for n in 0 ..< 10_000 { long.worked(from: Double(n), to: Double(n) + 0.5) }
+        #expect(long.busySeconds(from: 9_000, to: 9_010) == 5)
+        #expect(long.busySeconds(from: 9_999.25, to: 10_001) == 0.25)
+    }
 }

@@ -23,6 +23,52 @@ struct StreamPipeliningTests {
         #expect(tracker.isEmpty)
     }
 
+    @Test("a micro-batch with a failed delivery is never acknowledged, so neither it nor any later batch is committed")
+    func failedDeliveryBlocksCommits() {
+        var ledger = DeliveryLedger()
+        var tracker = AcknowledgementTracker()
+        let first = tracker.add(offsets: [0: 10], events: 2, produced: 1)
+        let second = tracker.add(offsets: [0: 20, 1: 5], events: 3, produced: 2)
+        let third = tracker.add(offsets: [1: 9], events: 1, produced: 3)
+        for tag in [first, first, second, second, second, third] { ledger.sent(tag) }
+        ledger.seal(first, at: 3); ledger.seal(second, at: 3); ledger.seal(third, at: 3)
+        // Reports out of order, across batches: the second batch's middle message fails.
+        ledger.reported(third, failure: nil, at: 4)
+        ledger.reported(second, failure: nil, at: 4)
+        ledger.reported(first, failure: nil, at: 5)
+        ledger.reported(second, failure: "Broker: Not enough in-sync replicas", at: 5)
+        ledger.reported(first, failure: nil, at: 6)
+        ledger.reported(second, failure: nil, at: 6)
+        #expect(ledger.inFlight == 0)
+        #expect(ledger.failed == [second] && ledger.takeFailures() == ["Broker: Not enough in-sync replicas"])
+        let acknowledged = ledger.takeAcknowledged()
+        #expect(acknowledged.map(\.tag) == [third, first])
+        for (tag, time) in acknowledged { tracker.acknowledge(tag, at: time) }
+        // Only the first batch may be committed: the second's results were lost, and the third
+        // comes after it.
+        #expect(tracker.retire().map(\.tag) == [first])
+        #expect(tracker.retire().isEmpty && tracker.count == 2)
+        // A failed tag stays failed: sealing or reporting it again does not acknowledge it.
+        ledger.seal(second, at: 7)
+        #expect(ledger.takeAcknowledged().isEmpty)
+    }
+
+    @Test("a tag is acknowledged when sealed after its last delivery, or at its last delivery after the seal")
+    func sealBeforeOrAfterDeliveries() {
+        var ledger = DeliveryLedger()
+        ledger.sent(1); ledger.sent(1); ledger.sent(2)
+        ledger.reported(1, failure: nil, at: 1)
+        ledger.seal(1, at: 2)
+        #expect(ledger.takeAcknowledged().isEmpty)  // one of its messages is still in flight
+        ledger.reported(2, failure: nil, at: 3)
+        #expect(ledger.takeAcknowledged().isEmpty)  // not sealed: more messages may come
+        ledger.seal(2, at: 4)
+        ledger.reported(1, failure: nil, at: 5)
+        #expect(ledger.takeAcknowledged().map(\.tag) == [2, 1])
+        ledger.seal(3, at: 6)  // no messages at all
+        #expect(ledger.takeAcknowledged().map(\.at) == [6])
+    }
+
     @Test("partitions given up in a rebalance are not committed by batches still in flight")
     func forgetRevokedPartitions() {
         var tracker = AcknowledgementTracker()
