@@ -286,7 +286,7 @@ struct KernelBench: ParsableCommand {
 
     /// The compressed int8 path against the float32 path `.automatic` takes without a compressed
     /// table, at every query count × catalog size: the ratio table behind
-    /// ``FlatIndex/compressedMaximumQueries`` and ``FlatIndex/compressedMinimumItems``. Each cell
+    /// ``FlatIndex/compressedQueryLimits``. Each cell
     /// also checks the two results are identical.
     func compressedSweep(dimensions: Int) throws {
         print("compressed int8 vs float32 (.automatic without a compressed table), top-\(k), inner product, \(dimensions) dims, "
@@ -312,7 +312,7 @@ struct KernelBench: ParsableCommand {
             }
             print(([pad("\(count)", 16)] + cells).joined(separator: " "))
         }
-        print("thresholds in use: compressed for ≤ \(FlatIndex.compressedMaximumQueries) queries from \(FlatIndex.compressedMinimumItems) items, "
-            + "≤ \(FlatIndex.compressedLargeCatalogMaximumQueries) from \(FlatIndex.compressedLargeCatalogItems) items")
+        print("thresholds in use (FlatIndex.compressedQueryLimits): "
+            + FlatIndex.compressedQueryLimits.map { "≤ \($0.maximumQueries) queries from \($0.minimumItems) items" }.joined(separator: ", "))
     }
 }

@@ -123,23 +123,24 @@ struct CompressedSearchTests {
         }
     }
 
-    /// `.automatic`'s measured thresholds (see `FlatIndex.compressedMinimumItems`): the compressed
-    /// table from 4,096 items for up to 16 queries, from 65,536 items for up to 32.
+    /// `.automatic`'s measured tiers (`FlatIndex.compressedQueryLimits`): up to 8 queries from
+    /// 4,096 items, 16 from 16,384, 32 from 65,536; never below 4,096.
     @Test(".automatic takes the compressed table within the measured thresholds only")
     func automaticThresholds() throws {
         func index(_ rows: Int) throws -> FlatIndex {
             try FlatIndex(items: EmbeddingTable.gaussian(rows: rows, dimensions: 2, seed: 4)).compressing(.int8)
         }
-        let below = try index(FlatIndex.compressedMinimumItems - 1), small = try index(FlatIndex.compressedMinimumItems)
-        let large = try index(FlatIndex.compressedLargeCatalogItems)
-        #expect(below.compressedLevel(.automatic, queryCount: 1) == nil)
-        #expect(small.compressedLevel(.automatic, queryCount: FlatIndex.compressedMaximumQueries) == SIMDLevel.best)
-        #expect(small.compressedLevel(.automatic, queryCount: FlatIndex.compressedMaximumQueries + 1) == nil)
-        #expect(large.compressedLevel(.automatic, queryCount: FlatIndex.compressedLargeCatalogMaximumQueries) == SIMDLevel.best)
-        #expect(large.compressedLevel(.automatic, queryCount: FlatIndex.compressedLargeCatalogMaximumQueries + 1) == nil)
-        #expect(below.compressedLevel(.compressed(.scalar), queryCount: 1000) == .scalar)
+        #expect(try index(4_095).compressedLevel(.automatic, queryCount: 1) == nil)
+        for (rows, limit) in [(4_096, 8), (16_383, 8), (16_384, 16), (65_535, 16), (65_536, 32)] {
+            let tier = try index(rows)
+            #expect(tier.compressedLevel(.automatic, queryCount: 1) == SIMDLevel.best, "\(rows) items, 1 query")
+            #expect(tier.compressedLevel(.automatic, queryCount: limit) == SIMDLevel.best, "\(rows) items, \(limit) queries")
+            #expect(tier.compressedLevel(.automatic, queryCount: limit + 1) == nil, "\(rows) items, \(limit + 1) queries")
+        }
+        #expect(try index(100).compressedLevel(.compressed(.scalar), queryCount: 1000) == .scalar)
         // A search that takes the float32 path does not count as compressed.
-        let queries = EmbeddingTable.gaussian(rows: FlatIndex.compressedMaximumQueries + 1, dimensions: 2, seed: 5)
+        let small = try index(4_096)
+        let queries = EmbeddingTable.gaussian(rows: 9, dimensions: 2, seed: 5)
         _ = try small.search(queries, k: 3)
         #expect(small.compressedSearchCount == 0)
         _ = try small.search(queries, k: 3, backend: .compressed(.best))

@@ -12,34 +12,38 @@ struct CompressedScan: Sendable {
 
 extension FlatIndex {
     // The thresholds below were measured on the development machine (2 cores of a Cooper Lake
-    // Xeon, AVX-512, OpenBLAS 0.3.21), top-10, inner product, 64 dims, one thread, Gaussian data:
-    //   recommender-bench kernel --sweep-compressed
+    // Xeon, AVX-512, OpenBLAS 0.3.21), top-10, inner product, 64 dims, Gaussian data, with
+    //   recommender-bench kernel --sweep-compressed [--sweep-threads 2]
     //   recommender-bench kernel --sweep-compressed --sweep-queries 16 32 48 64 128 --sweep-items 1024 2048 4096 16384 65536 1048576
-    // Compressed int8 p50 / float32 `.automatic` p50 (< 1: compressed wins):
-    //   items \ queries    1     2     4     8    16    32    48    64   128
-    //   1,024                                     1.13  1.37  2.39  2.28  3.65
-    //   2,048                                     0.99  1.28  1.22  1.43  2.11
-    //   4,096            0.63  0.23  0.29  0.53  0.92  1.84  1.26  1.84  2.07
-    //   16,384           0.60  0.19  0.38  0.57  0.67  1.15  1.12  1.24  1.34
-    //   65,536           0.46  0.13  0.15  0.29  0.58  0.63  0.91  0.99  0.94
-    //   262,144          0.32  0.15  0.19  0.31  0.48  0.70
-    //   1,048,576        0.41  0.15  0.18  0.30  0.43  0.69  0.81  0.91  1.06
+    // Compressed int8 p50 / float32 `.automatic` p50 (< 1: compressed wins), T=1 | T=2:
+    //   items \ queries   1           2           4           8           16          32          48    64    128 (T=1)
+    //   1,024                                                             1.13        1.37        2.39  2.28  3.65
+    //   2,048                                                             0.99        1.28        1.22  1.43  2.11
+    //   4,096          0.63 | 0.81  0.23 | 0.21  0.29 | 0.39  0.53 | 0.69  0.92 | 1.19  1.84 | 2.78  1.26  1.84  2.07
+    //   16,384         0.60 | 0.83  0.19 | 0.21  0.38 | 0.45  0.57 | 0.68  0.67 | 0.87  1.15 | 1.04  1.12  1.24  1.34
+    //   65,536         0.46 | 0.72  0.13 | 0.14  0.15 | 0.15  0.29 | 0.33  0.58 | 0.42  0.63 | 0.60  0.91  0.99  0.94
+    //   262,144        0.32 | 0.33  0.15 | 0.16  0.19 | 0.17  0.31 | 0.31  0.48 | 0.46  0.70 | 0.49
+    //   1,048,576      0.41 | 0.36  0.15 | 0.16  0.18 | 0.20  0.30 | 0.29  0.43 | 0.58  0.69 | 0.48  0.81  0.91  1.06
     // (2 to 8 queries gain most because the float32 path's alternative there is a thin sgemm.)
+    // Each tier below is where compressed wins at both thread counts; 48 and 64 queries win only
+    // by 0.8–1.0× at T=1, within this shared machine's noise, so the GEMM keeps them.
 
-    /// Below this many items ``ScoringBackend/automatic`` does not use a compressed table: from
-    /// 4,096 items up the compressed scan wins for every batch of up to
-    /// ``compressedMaximumQueries`` queries (measured: 0.23–0.92× the float32 path's time at 4,096
-    /// items), and below it a batch of 16 loses (1.13× at 1,024).
-    public static let compressedMinimumItems = 4_096
-    /// Above this many queries ``ScoringBackend/automatic`` leaves a compressed table alone on
-    /// catalogs smaller than ``compressedLargeCatalogItems``: 32 queries lose there (1.15–1.84×).
-    public static let compressedMaximumQueries = 16
-    /// From this many items up, ``ScoringBackend/automatic`` scans a compressed table for up to
-    /// ``compressedLargeCatalogMaximumQueries`` queries.
-    public static let compressedLargeCatalogItems = 65_536
-    /// The query limit on large catalogs: 32 queries win there (0.63–0.70×); 48 and 64 only by
-    /// 0.8–1.0×, within the machine's noise, so the GEMM keeps them.
-    public static let compressedLargeCatalogMaximumQueries = 32
+    /// Where ``ScoringBackend/automatic`` scans a compressed table: for at most `maximumQueries`
+    /// queries on a catalog of at least `minimumItems` items (the last tier that applies), the
+    /// float32 path otherwise. Measured (see the table above this declaration): up to 8 queries
+    /// win from 4,096 items (0.21–0.81× the float32 time), 16 from 16,384 (0.67–0.87×; 1.19× at
+    /// 4,096 with two threads), 32 from 65,536 (0.48–0.70×; 1.04–1.15× at 16,384).
+    public static let compressedQueryLimits: [(minimumItems: Int, maximumQueries: Int)] = [(4_096, 8), (16_384, 16), (65_536, 32)]
+
+    /// Below this many items ``ScoringBackend/automatic`` never scans a compressed table, and
+    /// `FactorModel` neither builds nor saves one: the first tier of ``compressedQueryLimits``.
+    public static var compressedMinimumItems: Int { compressedQueryLimits[0].minimumItems }
+
+    /// The most queries ``ScoringBackend/automatic`` sends through a compressed table of `items`
+    /// rows (0 below ``compressedMinimumItems``).
+    public static func compressedMaximumQueries(items: Int) -> Int {
+        compressedQueryLimits.last { items >= $0.minimumItems }?.maximumQueries ?? 0
+    }
 
     /// The attached compressed table, if any.
     public var compressedTable: CompressedTable? { compressedScan?.table }
@@ -122,10 +126,7 @@ extension FlatIndex {
         switch backend {
         case let .compressed(level): min(level, SIMDLevel.best)
         case .automatic:
-            items.rows >= Self.compressedMinimumItems
-                && queryCount <= (items.rows >= Self.compressedLargeCatalogItems ? Self.compressedLargeCatalogMaximumQueries
-                                                                                  : Self.compressedMaximumQueries)
-                ? SIMDLevel.best : nil
+            queryCount <= Self.compressedMaximumQueries(items: items.rows) ? SIMDLevel.best : nil
         case .blas, .simd: nil
         }
     }
