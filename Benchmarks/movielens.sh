@@ -15,6 +15,7 @@ swift build -c release --product recommender >/dev/null
 bin=.build/release/recommender
 
 mode=${1:-}
+ratings="$data/ml-1m/ratings-without-timestamps/ratings.csv"
 if [ "$mode" != "--quality-only" ]; then
 # Rating models: biased MF (SGD, one thread) and Bayesian MF (Gibbs, both cores) on the same folds;
 # train s is each fold's whole fit, timed in the same run.
@@ -29,7 +30,6 @@ done | awk '{printf "u%s: biased MF RMSE %.4f (train %.2f s)   BPMF RMSE %.4f (t
              r1 += $2; t1 += $3; r2 += $4; t2 += $5}
             END {printf "mean RMSE: biased MF %.4f, BPMF %.4f; BPMF train time / biased MF train time %.2f\n\n", r1 / 5, r2 / 5, t2 / t1}'
 
-ratings="$data/ml-1m/ratings-without-timestamps/ratings.csv"
 kfold=(--format csv --data "$ratings" --value-column rating --split kfold:5 --quiet)
 echo "== ML-1M, 5-fold random: biased MF (150 factors, 60 epochs, lr 0.005, λ 0.05)"
 $bin evaluate "${kfold[@]}" --model biased-mf --factors 150 --iterations 60 --learning-rate 0.005 --regularization 0.05 | tee /tmp/movielens-mf.$$
