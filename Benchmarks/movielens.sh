@@ -16,6 +16,7 @@ bin=.build/release/recommender
 
 mode=${1:-}
 ratings="$data/ml-1m/ratings-without-timestamps/ratings.csv"
+split=$(mktemp -d)
 if [ "$mode" != "--quality-only" ]; then
 # Rating models: biased MF (SGD, one thread) and Bayesian MF (Gibbs, both cores) on the same folds;
 # train s is each fold's whole fit, timed in the same run.
@@ -40,7 +41,6 @@ awk 'FNR == 1 {file++} $1 == "mean" {t[file] = $2} END {printf "BPMF train time 
 rm -f /tmp/movielens-mf.$$ /tmp/movielens-bpmf.$$
 [ "$mode" = "--rating-only" ] && exit 0
 
-split=$(mktemp -d)
 common=(--format csv --data "$ratings" --value-column rating --min-value 4 --binary --split holdout:0.2 --seed 1 --quiet)
 echo "== ML-1M implicit (ratings ≥ 4, 80/20 per user, seed 1); train s = all iterations"
 for model in "als --factors 64 --iterations 15 --regularization 0.01 --alpha 1" \
