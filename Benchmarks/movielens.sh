@@ -39,7 +39,7 @@ $bin evaluate "${kfold[@]}" "${bpmf[@]}" | tee /tmp/movielens-bpmf.$$
 awk 'FNR == 1 {file++} $1 == "mean" {t[file] = $2} END {printf "BPMF train time / biased MF train time %.2f\n\n", t[2] / t[1]}' \
     /tmp/movielens-mf.$$ /tmp/movielens-bpmf.$$
 rm -f /tmp/movielens-mf.$$ /tmp/movielens-bpmf.$$
-[ "$mode" = "--rating-only" ] && exit 0
+[ "$mode" = "--rating-only" ] && { rmdir "$split"; exit 0; }
 
 common=(--format csv --data "$ratings" --value-column rating --min-value 4 --binary --split holdout:0.2 --seed 1 --quiet)
 echo "== ML-1M implicit (ratings ≥ 4, 80/20 per user, seed 1); train s = all iterations"
