@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reproduces the MovieLens figures of issue 3 (reads ../shared/datasets; nothing is copied):
-#   1. ML-100K, canonical folds u1…u5: biased MF mean RMSE;
-#   2. ML-1M, 5-fold random: biased MF mean RMSE;
+#   1. ML-100K, canonical folds u1…u5: biased MF and Bayesian MF (BPMF) RMSE per fold, means, and
+#      their training-time ratio;
+#   2. ML-1M, 5-fold random: the same (run 1 and 2 alone with --rating-only);
 #   3. ML-1M as implicit feedback (ratings ≥ 4 positive, 80/20 per user, seed 1): ranking metrics of
 #      ALS, BPR, item-kNN and popularity, and seconds per ALS iteration;
 #   4. with --with-implicit: benfred/implicit 0.7.2's ALS and BPR on the same split (scratch venv in /tmp);
@@ -14,24 +15,32 @@ swift build -c release --product recommender >/dev/null
 bin=.build/release/recommender
 
 mode=${1:-}
-if [ "$mode" != "--quality-only" ]; then
-echo "== ML-100K, u1…u5, biased MF (200 factors, 100 epochs, lr 0.005, λ 0.1)"
-total=0
-for fold in 1 2 3 4 5; do
-    rmse=$($bin evaluate --format movielens100k --train "$data/ml-100k/u$fold.base" --test "$data/ml-100k/u$fold.test" \
-        --model biased-mf --factors 200 --iterations 100 --learning-rate 0.005 --regularization 0.1 --quiet | awk 'NR==2{print $3}')
-    echo "u$fold: RMSE $rmse"
-    total=$(awk -v a="$total" -v b="$rmse" 'BEGIN{print a+b}')
-done
-awk -v t="$total" 'BEGIN{printf "mean RMSE %.4f\n\n", t/5}'
-
 ratings="$data/ml-1m/ratings-without-timestamps/ratings.csv"
-echo "== ML-1M, 5-fold random, biased MF (150 factors, 60 epochs, lr 0.005, λ 0.05)"
-$bin evaluate --format csv --data "$ratings" --value-column rating --split kfold:5 --model biased-mf \
-    --factors 150 --iterations 60 --learning-rate 0.005 --regularization 0.05 --quiet
-echo
-
 split=$(mktemp -d)
+if [ "$mode" != "--quality-only" ]; then
+# Rating models: biased MF (SGD, one thread) and Bayesian MF (Gibbs, both cores) on the same folds;
+# train s is each fold's whole fit, timed in the same run.
+bpmf=(--model bpmf --factors 20 --iterations 150 --burn-in 20 --precision 2)
+echo "== ML-100K, u1…u5: biased MF (200 factors, 100 epochs, lr 0.005, λ 0.1) and BPMF (20 factors, 150 sweeps, burn-in 20, α 2)"
+for fold in 1 2 3 4 5; do
+    files=(--format movielens100k --train "$data/ml-100k/u$fold.base" --test "$data/ml-100k/u$fold.test" --quiet)
+    mf=$($bin evaluate "${files[@]}" --model biased-mf --factors 200 --iterations 100 --learning-rate 0.005 --regularization 0.1 | awk 'NR==2{print $3, $2}')
+    bayes=$($bin evaluate "${files[@]}" "${bpmf[@]}" | awk 'NR==2{print $3, $2}')
+    echo "u$fold $mf $bayes"
+done | awk '{printf "u%s: biased MF RMSE %.4f (train %.2f s)   BPMF RMSE %.4f (train %.2f s)\n", substr($1, 2), $2, $3, $4, $5
+             r1 += $2; t1 += $3; r2 += $4; t2 += $5}
+            END {printf "mean RMSE: biased MF %.4f, BPMF %.4f; BPMF train time / biased MF train time %.2f\n\n", r1 / 5, r2 / 5, t2 / t1}'
+
+kfold=(--format csv --data "$ratings" --value-column rating --split kfold:5 --quiet)
+echo "== ML-1M, 5-fold random: biased MF (150 factors, 60 epochs, lr 0.005, λ 0.05)"
+$bin evaluate "${kfold[@]}" --model biased-mf --factors 150 --iterations 60 --learning-rate 0.005 --regularization 0.05 | tee /tmp/movielens-mf.$$
+echo "== ML-1M, 5-fold random: BPMF (20 factors, 150 sweeps, burn-in 20, α 2)"
+$bin evaluate "${kfold[@]}" "${bpmf[@]}" | tee /tmp/movielens-bpmf.$$
+awk 'FNR == 1 {file++} $1 == "mean" {t[file] = $2} END {printf "BPMF train time / biased MF train time %.2f\n\n", t[2] / t[1]}' \
+    /tmp/movielens-mf.$$ /tmp/movielens-bpmf.$$
+rm -f /tmp/movielens-mf.$$ /tmp/movielens-bpmf.$$
+[ "$mode" = "--rating-only" ] && { rmdir "$split"; exit 0; }
+
 common=(--format csv --data "$ratings" --value-column rating --min-value 4 --binary --split holdout:0.2 --seed 1 --quiet)
 echo "== ML-1M implicit (ratings ≥ 4, 80/20 per user, seed 1); train s = all iterations"
 for model in "als --factors 64 --iterations 15 --regularization 0.01 --alpha 1" \
@@ -58,7 +67,7 @@ echo "== issue 15: ML-1M implicit (ratings ≥ 4, binarized, 80/20 per user), se
 # it; the test split is never read), then applied to both seeds.
 tuned=$(mktemp -d)
 tune=(--format csv --data "$ratings" --value-column rating --min-value 4 --binary --split holdout:0.2 --seed 1)
-$bin tune "${tune[@]}" --model ease --trials 12 --space regularization=log:50:3000 dropout=choice:0,0.1,0.2,0.33,0.5 \
+$bin tune "${tune[@]}" --model ease --trials 24 --space regularization=log:100:2000 dropout=uniform:0:0.8 \
     -o "$tuned/edlae.json" 2>/dev/null
 $bin tune "${tune[@]}" --model rp3beta --trials 12 -o "$tuned/rp3beta.json" 2>/dev/null
 $bin tune "${tune[@]}" --model als --factors 64 --iterations 15 --trials 16 -o "$tuned/als.json" 2>/dev/null

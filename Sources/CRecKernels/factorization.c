@@ -66,6 +66,13 @@ int rk_normal_solve(int isa, size_t d, const float *gram, float diag, const floa
                                           b_scale, x, scratch, scratch + d * d);
 }
 
+int rk_gibbs_row(int isa, size_t d, const float *precision, const float *linear, float alpha, const float *y,
+                 const int32_t *items, const float *ratings, const float *offsets, float shift, size_t n,
+                 const float *normals, float *x, float *scratch) {
+    return RK_DISPATCH(isa, gibbs_row)(d, precision, linear, alpha, y, items, ratings, offsets, shift, n, normals, x,
+                                       scratch, scratch + d * d);
+}
+
 size_t rk_bpr(int isa, size_t d, float *x, float *y, const int64_t *offsets, const int32_t *items,
               const int32_t *entry_users, size_t entries, size_t item_count, size_t samples, float learning_rate,
               float regularization, uint64_t seed) {

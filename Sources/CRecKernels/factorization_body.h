@@ -78,6 +78,43 @@ RK_TARGET static int RK_NAME(normal_solve)(size_t d, const float *gram, float di
     return 0;
 }
 
+/// One Gibbs draw of a row's vector in Bayesian matrix factorization (Salakhutdinov & Mnih
+/// 2008): with A = P + α Σ y yᵀ and b = h + α Σ (r − shift − offsets[item]) y over the row's
+/// entries (P the prior precision, h = P·μ₀), x = A⁻¹b + L⁻ᵀε with A = L·Lᵀ and ε standard
+/// normal, i.e. a draw from N(A⁻¹b, A⁻¹). `normals` holds d standard normal values; a, b are
+/// d·d and d floats of scratch. Returns 0, or the order of the leading minor that is not
+/// positive definite (x is then unchanged).
+RK_TARGET static int RK_NAME(gibbs_row)(size_t d, const float *precision, const float *linear, float alpha,
+                                        const float *y, const int32_t *items, const float *ratings,
+                                        const float *offsets, float shift, size_t n, const float *normals,
+                                        float *x, float *a, float *b) {
+    for (size_t i = 0; i < d * d; i++) a[i] = precision[i];
+    for (size_t f = 0; f < d; f++) b[f] = linear[f];
+    for (size_t k = 0; k < n; k++) {
+        const float *yi = y + (size_t)items[k] * d;
+        const float target = ratings[k] - shift - (offsets ? offsets[items[k]] : 0);
+        for (size_t j = 0; j < d; j++) RK_NAME(axpy)(alpha * yi[j], yi, a + j * d, d);
+        RK_NAME(axpy)(alpha * target, yi, b, d);
+    }
+    for (size_t j = 0; j < d; j++) {
+        const float s = a[j * d + j] - RK_NAME(dot)(a + j * d, a + j * d, j);
+        if (!(s > 0)) return (int)j + 1;
+        const float l = sqrtf(s);
+        a[j * d + j] = l;
+        for (size_t i = j + 1; i < d; i++) a[i * d + j] = (a[i * d + j] - RK_NAME(dot)(a + i * d, a + j * d, j)) / l;
+    }
+    // L z = b (z overwrites b), then Lᵀ x = z + ε: x = A⁻¹b + L⁻ᵀε.
+    for (size_t i = 0; i < d; i++) b[i] = (b[i] - RK_NAME(dot)(a + i * d, b, i)) / a[i * d + i];
+    for (size_t i = 0; i < d; i++) b[i] += normals ? normals[i] : 0;
+    for (size_t i = d; i-- > 0;) {
+        float s = b[i];
+        for (size_t k = i + 1; k < d; k++) s -= a[k * d + i] * b[k];
+        b[i] = s / a[i * d + i];
+    }
+    for (size_t i = 0; i < d; i++) x[i] = b[i];
+    return 0;
+}
+
 /// BPR (Rendle et al. 2009) by SGD over `samples` (user, positive, negative) triples: a positive
 /// is a uniformly drawn stored entry, a negative a uniformly drawn item the user does not have
 /// (re-drawn up to 16 times). The last of the d columns is an item bias: users hold 1 there

@@ -68,7 +68,7 @@ enum Explanations {
         let dimensions: Int
         switch model.algorithm {
         case .bpr, .biasedMF: dimensions = max(1, table.dimensions - 1)
-        case .implicitALS, .explicitALS: dimensions = table.dimensions
+        case .implicitALS, .explicitALS, .bayesianMF: dimensions = table.dimensions
         }
         func cosine(_ a: Int, _ b: Int) -> Float {
             table.withRow(a) { x in

@@ -80,9 +80,11 @@ struct DataOptions: ParsableArguments {
 
 /// Which model to train, with its hyper-parameters.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "als, als-cholesky, als-explicit, bpr, biased-mf, item-knn, ease, rp3beta or popularity.") var model = "als"
+    @Option(help: "als, als-cholesky, als-explicit, bpr, biased-mf, bpmf, item-knn, ease, rp3beta or popularity.") var model = "als"
     @Option(help: "Latent factors.") var factors: Int?
-    @Option(help: "Iterations (ALS, BPR) or epochs (biased MF).") var iterations: Int?
+    @Option(help: "Iterations (ALS, BPR), epochs (biased MF) or Gibbs sweeps (bpmf).") var iterations: Int?
+    @Option(help: "bpmf: sweeps discarded before samples are kept (default 20).") var burnIn: Int?
+    @Option(help: "bpmf: observation precision α, 1 / noise variance (default 2).") var precision: Float?
     @Option(help: "Regularization λ.") var regularization: Float?
     @Option(help: "ALS confidence scale α (c = 1 + α·r).") var alpha: Float?
     @Option(help: "SGD learning rate (BPR, biased MF).") var learningRate: Float?
@@ -97,7 +99,7 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Hyper-parameters as JSON, e.g. written by `recommender tune`; options given on the command line win.")
     var params: String?
 
-    var isRatingModel: Bool { model == "als-explicit" || model == "biased-mf" }
+    var isRatingModel: Bool { model == "als-explicit" || model == "biased-mf" || model == "bpmf" }
 
     func train(_ catalog: ModelCatalog, progress: ProgressHandler?) throws -> any Recommender {
         guard let params else { return try trainResolved(catalog, progress: progress) }
@@ -123,6 +125,8 @@ struct ModelOptions: ParsableArguments {
             switch name {
             case "factors": if overriding || factors == nil { factors = try whole(name, value) }
             case "iterations": if overriding || iterations == nil { iterations = try whole(name, value) }
+            case "burnIn": if overriding || burnIn == nil { burnIn = try whole(name, value) }
+            case "precision": if overriding || precision == nil { precision = Float(value) }
             case "neighbours": if overriding || neighbours == nil { neighbours = try whole(name, value) }
             case "regularization": if overriding || regularization == nil { regularization = Float(value) }
             case "alpha": if overriding || alpha == nil { alpha = Float(value) }
@@ -178,6 +182,16 @@ struct ModelOptions: ParsableArguments {
             if let learningRate { mf.learningRate = learningRate }
             mf.seed = seed
             return try mf.fit(catalog, progress: progress)
+        case "bpmf":
+            var mf = BayesianMF()
+            if let factors { mf.factors = factors }
+            if let iterations { mf.iterations = iterations }
+            // Without --burn-in: 20 sweeps, or a fifth of a shorter run (successive halving's first rungs).
+            mf.burnIn = burnIn ?? min(20, mf.iterations / 5)
+            if let precision { mf.precision = precision }
+            mf.seed = seed
+            mf.threads = threads
+            return try mf.fit(catalog, progress: progress)
         case "item-knn":
             guard let weights = ImplicitALS.Weighting(rawValue: weighting) else { throw ValidationError("--weighting must be none, bm25 or tfidf") }
             return try ItemKNNModel(catalog, neighbours: neighbours ?? 20, weighting: weights, threads: threads)
@@ -188,7 +202,7 @@ struct ModelOptions: ParsableArguments {
         case "popularity":
             return try PopularityModel(catalog)
         default:
-            throw ValidationError("--model must be als, als-cholesky, als-explicit, bpr, biased-mf, item-knn, ease, rp3beta or popularity, got '\(model)'")
+            throw ValidationError("--model must be als, als-cholesky, als-explicit, bpr, biased-mf, bpmf, item-knn, ease, rp3beta or popularity, got '\(model)'")
         }
     }
 }

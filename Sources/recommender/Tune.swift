@@ -7,8 +7,8 @@ import RecModels
 /// `--params FILE`: `{"model": "ease", "parameters": {"regularization": 512.3}, ...}`.
 struct TunedParameters: Codable {
     /// The JSON names `--params` understands (the command-line options in camelCase).
-    static let names = ["alpha", "beta", "dropout", "factors", "frequencyScaling", "iterations", "learningRate", "neighbours", "regularization",
-                        "unobservedWeight"]
+    static let names = ["alpha", "beta", "burnIn", "dropout", "factors", "frequencyScaling", "iterations", "learningRate", "neighbours",
+                        "precision", "regularization", "unobservedWeight"]
 
     /// The `--model` the settings are for.
     var model: String
@@ -49,6 +49,7 @@ struct TunedParameters: Codable {
         case "als-explicit": return ["factors": .choice([8, 16, 32, 64]), "regularization": .logUniform(0.0001 ... 100)]
         case "biased-mf":
             return ["factors": .choice([50, 100, 200]), "learningRate": .logUniform(0.001 ... 0.02), "regularization": .logUniform(0.005 ... 0.5)]
+        case "bpmf": return ["factors": .choice([8, 10, 16, 24, 32]), "precision": .logUniform(1 ... 4)]
         default: throw ValidationError("there is nothing to tune for --model \(model)")
         }
     }
@@ -102,7 +103,11 @@ struct Tune: ParsableCommand {
     @Option(help: "The evaluation split whose training part is tuned on: holdout:FRACTION, last:N or kfold:K (first fold).")
     var split = "holdout:0.2"
     @Option(help: "Share of each user's training entries held out for validation.") var validation = 0.2
-    @Option(help: "Settings to try.") var trials = 20
+    @Option(help: "random (random search) or halving (successive halving over the iteration budget).") var strategy = "random"
+    @Option(help: "Settings to try (halving: settings in the first rung).") var trials = 20
+    @Option(help: "halving: iterations of the first rung (default: the full budget / eta², at least 1). The full budget is --iterations, else the model's default.")
+    var minIterations: Int?
+    @Option(help: "halving: keep the best 1/eta of each rung, and give them eta times the iterations.") var eta = 3
     @Option(help: "Stop starting trials after this many seconds.") var budget: Double?
     @Option(help: "Trials run at once (each gets threads / workers threads).") var workers = 2
     @Option(name: .shortAndLong, help: "Cut-off for NDCG.") var k = 10
@@ -129,6 +134,43 @@ struct Tune: ParsableCommand {
         let metricName = rating ? "RMSE" : "NDCG@\(k)"
         fputs("tuning \(options.model) on \(carved.train.count) entries, validating on \(carved.test.count) (\(metricName)); searching \(ranges.keys.sorted().joined(separator: ", "))\n", standardError)
         let validationSet = carved.test, total = trials, trialBase = fixedOptions
+        if strategy == "halving" {
+            guard let defaultIterations = Self.defaultIterations[options.model] else {
+                throw ValidationError("--strategy halving needs a model trained in iterations (\(Self.defaultIterations.keys.sorted().joined(separator: ", "))); '\(options.model)' is not")
+            }
+            let maximum = fixedOptions.iterations ?? defaultIterations
+            let minimum = minIterations ?? max(1, maximum / (eta * eta))
+            guard eta >= 2, minimum >= 1, minimum <= maximum else {
+                throw ValidationError("--strategy halving needs --eta ≥ 2 and 1 ≤ --min-iterations ≤ the full budget (\(maximum)); got eta \(eta), min-iterations \(minimum)")
+            }
+            ranges["iterations"] = nil
+            guard !ranges.isEmpty else { throw ValidationError("every parameter of --model \(options.model) but iterations is fixed: nothing to search") }
+            fputs("successive halving: \(trials) settings from \(minimum) iterations, keeping 1/\(eta) per rung, up to \(maximum)\n", standardError)
+            let (best, finished) = try HyperparameterSearch.successiveHalving(
+                space: ranges, configurations: trials, minimumBudget: minimum, maximumBudget: maximum, reduction: eta, timeBudget: budget,
+                seed: options.seed, workers: workers, higherIsBetter: !rating,
+                progress: { trial, best in
+                    fputs("setting \(trial.number)/\(total) at \(trial.budget!) iterations  \(metricName) \(fixed(trial.score, 4))  \(describe(trial.parameters))  \(fixed(trial.seconds, 1)) s"
+                          + "   best \(fixed(best.score, 4)) (setting \(best.number) at \(best.budget!))\n", standardError)
+                },
+                objective: { values, iterations in
+                    var trialOptions = trialBase
+                    try trialOptions.fill(from: values, overriding: true, source: "trial")
+                    trialOptions.iterations = iterations
+                    let model = try trialOptions.trainResolved(catalog, progress: nil)
+                    if rating, let factors = model as? FactorModel { return try Evaluation.rating(factors, test: validationSet).rmse }
+                    return try Evaluation.ranking(model, test: validationSet, k: k).ndcg
+                })
+            var parameters = best.parameters
+            for name in ["factors", "neighbours", "burnIn"] where parameters[name] != nil { parameters[name] = parameters[name]!.rounded() }
+            for (name, value) in fixedOptions.setValues { parameters[name] = value }
+            parameters["iterations"] = Double(best.budget!)
+            try TunedParameters(model: options.model, parameters: parameters, metric: metricName, validation: best.score,
+                                trials: finished.count).write(to: output)
+            print("best \(metricName) \(fixed(best.score, 4)) at \(best.budget!) iterations after \(finished.count) trials (\(trials) settings): \(describe(parameters)) → \(output)")
+            return
+        }
+        guard strategy == "random" else { throw ValidationError("--strategy must be random or halving, got '\(strategy)'") }
         let (best, finished) = try HyperparameterSearch.randomSearch(
             space: ranges, trials: trials, timeBudget: budget, seed: options.seed, workers: workers, higherIsBetter: !rating,
             progress: { trial, best in
@@ -143,12 +185,17 @@ struct Tune: ParsableCommand {
                 return try Evaluation.ranking(model, test: validationSet, k: k).ndcg
             })
         var parameters = best.parameters
-        for name in ["factors", "iterations", "neighbours"] where parameters[name] != nil { parameters[name] = parameters[name]!.rounded() }
+        for name in ["factors", "iterations", "neighbours", "burnIn"] where parameters[name] != nil { parameters[name] = parameters[name]!.rounded() }
         for (name, value) in fixedOptions.setValues { parameters[name] = value }
         try TunedParameters(model: options.model, parameters: parameters, metric: metricName, validation: best.score,
                             trials: finished.count).write(to: output)
         print("best \(metricName) \(fixed(best.score, 4)) after \(finished.count) trials: \(describe(parameters)) → \(output)")
     }
+}
+
+extension Tune {
+    /// The iterations each iterative model trains for by default: successive halving's full budget.
+    static let defaultIterations = ["als": 15, "als-cholesky": 15, "als-explicit": 15, "bpr": 100, "biased-mf": 20, "bpmf": 100]
 }
 
 private func describe(_ parameters: [String: Double]) -> String {
@@ -162,6 +209,8 @@ extension ModelOptions {
         var values: [String: Double] = [:]
         if let factors { values["factors"] = Double(factors) }
         if let iterations { values["iterations"] = Double(iterations) }
+        if let burnIn { values["burnIn"] = Double(burnIn) }
+        if let precision { values["precision"] = Double(precision) }
         if let neighbours { values["neighbours"] = Double(neighbours) }
         if let regularization { values["regularization"] = Double(regularization) }
         if let alpha { values["alpha"] = Double(alpha) }

@@ -74,6 +74,10 @@ let candidates: [Candidate] = [
         var mf = BiasedMF(); mf.factors = 3; mf.epochs = 60; mf.learningRate = 0.01; mf.regularization = 0.05
         return try mf.fit(catalog)
     }, open: { try FactorModel(contentsOf: $0) }),
+    Candidate(name: "Bayesian MF (Gibbs)", forRatings: true, train: { catalog in
+        var mf = BayesianMF(); mf.factors = 3; mf.iterations = 60; mf.burnIn = 20; mf.threads = 2
+        return try mf.fit(catalog)
+    }, open: { try FactorModel(contentsOf: $0) }),
 ]
 
 @Suite("Every model passes the same conformance suite")

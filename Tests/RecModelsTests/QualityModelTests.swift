@@ -245,23 +245,30 @@ struct TunedALSTests {
 struct HyperparameterSearchTests {
     /// Explicit ALS with 10 factors on the planted rank-3 ratings: a tiny λ over-fits and a large
     /// one shrinks every prediction to 0, so only a middle band of λ predicts well.
-    @Test("random search finds the planted good λ band, judged on a validation split of the training data")
-    func findsPlantedRegion() throws {
-        let carved = try HyperparameterSearch.validationSplit(plantedRatings.train, fraction: 0.2, seed: 9)
-        #expect(carved.train.count + carved.test.count == plantedRatings.train.count)
-        let catalog = try ModelCatalog(training: carved.train)
-        @Sendable func validationRMSE(_ lambda: Double) throws -> Double {
-            var als = ExplicitALS(); als.factors = 10; als.iterations = 10; als.regularization = Float(lambda); als.threads = 1
-            return try Evaluation.rating(als.fit(catalog), test: carved.test).rmse
-        }
-        // The planted landscape, on a grid: where λ is good (within 5% of the grid's best).
+    /// Validation RMSE of explicit ALS (10 factors) with λ and `iterations`, fitted on a split carved from the planted training ratings.
+    @Sendable static func validationRMSE(_ lambda: Double, iterations: Int = 10) throws -> Double {
+        var als = ExplicitALS(); als.factors = 10; als.iterations = iterations; als.regularization = Float(lambda); als.threads = 1
+        return try Evaluation.rating(als.fit(carvedCatalog), test: carved.test).rmse
+    }
+    static let carved = try! HyperparameterSearch.validationSplit(plantedRatings.train, fraction: 0.2, seed: 9)
+    static let carvedCatalog = try! ModelCatalog(training: carved.train)
+    /// The planted landscape, on a grid of λ at the full 10 iterations: the band where λ is good (within 5% of the grid's best).
+    static let plantedBand: ClosedRange<Double> = {
         let grid = (0 ... 28).map { pow(10, -4 + Double($0) / 4) }   // 1e-4 … 1e3
-        let landscape = try grid.map { ($0, try validationRMSE($0)) }
+        let landscape = try! grid.map { ($0, try validationRMSE($0)) }
         let gridBest = landscape.map(\.1).min()!
         let good = landscape.filter { $0.1 <= 1.05 * gridBest }.map(\.0)
-        let band = good.min()! / pow(10, 0.25) ... good.max()! * pow(10, 0.25)
+        precondition(landscape.first!.1 > 1.1 * gridBest && landscape.last!.1 > 1.5 * gridBest, "\(landscape)")
+        return good.min()! / pow(10, 0.25) ... good.max()! * pow(10, 0.25)
+    }()
+
+    @Test("random search finds the planted good λ band, judged on a validation split of the training data")
+    func findsPlantedRegion() throws {
+        let carved = Self.carved
+        #expect(carved.train.count + carved.test.count == plantedRatings.train.count)
+        let band = Self.plantedBand
         #expect(band.upperBound / band.lowerBound < 1e4, "the planted good band \(band) should be a small part of 1e-4…1e3")
-        #expect(landscape.first!.1 > 1.1 * gridBest && landscape.last!.1 > 1.5 * gridBest, "\(landscape)")
+        @Sendable func validationRMSE(_ lambda: Double) throws -> Double { try Self.validationRMSE(lambda) }
 
         let (best, trials) = try HyperparameterSearch.randomSearch(
             space: ["regularization": .logUniform(1e-4 ... 1e3)], trials: 14, seed: 3, workers: 2, higherIsBetter: false
@@ -276,6 +283,49 @@ struct HyperparameterSearchTests {
         #expect(try Evaluation.rating(als.fit(ratingCatalog), test: plantedRatings.test).rmse < 0.75 * baseline)
     }
 
+    @Test("successive halving finds the planted good λ band, training most settings for only a few iterations")
+    func halvingFindsPlantedRegion() throws {
+        let band = Self.plantedBand
+        let (best, trials) = try HyperparameterSearch.successiveHalving(
+            space: ["regularization": .logUniform(1e-4 ... 1e3)], configurations: 18, minimumBudget: 1, maximumBudget: 10, reduction: 3,
+            seed: 3, workers: 2, higherIsBetter: false
+        ) { try Self.validationRMSE($0["regularization"]!, iterations: $1) }
+        // Rungs: 18 settings at 1 iteration, 6 at 3, 2 at 9 → stop (9 · 3 passes 10 only after a rung of 2, which halves to 1 at 10).
+        let rungs = Dictionary(grouping: trials, by: { $0.budget! }).mapValues(\.count)
+        #expect(rungs == [1: 18, 3: 6, 9: 2, 10: 1], "\(rungs)")
+        #expect(best.budget == 10)
+        #expect(band.contains(best.parameters["regularization"]!), "best λ \(best.parameters) outside the planted band \(band)")
+        // Far fewer iterations than training all 18 settings fully (180).
+        #expect(trials.reduce(0) { $0 + $1.budget! } < 90)
+    }
+
+    @Test("each rung keeps exactly the best 1/η of the previous one, with η times the budget")
+    func halvingRungs() throws {
+        // A noisy objective whose noise shrinks with the budget: low rungs misjudge some settings.
+        let objective: @Sendable ([String: Double], Int) throws -> Double = { values, budget in
+            let x = values["x"]!
+            var noise = SeededGenerator(seed: UInt64(bitPattern: Int64(x * 1e9)) &+ UInt64(budget))
+            return -(x - 0.3) * (x - 0.3) + 0.05 * Double(noise.nextGaussian()) / Double(budget)
+        }
+        let (best, trials) = try HyperparameterSearch.successiveHalving(space: ["x": .uniform(-1 ... 1)], configurations: 27, minimumBudget: 1,
+                                                                         maximumBudget: 9, reduction: 3, seed: 4, workers: 2, objective: objective)
+        let byBudget = Dictionary(grouping: trials, by: { $0.budget! })
+        #expect(byBudget.keys.sorted() == [1, 3, 9])
+        for (budget, next) in [(1, 3), (3, 9)] {
+            let ranked = byBudget[budget]!.sorted { $0.score > $1.score }
+            let kept = Set(ranked.prefix(ranked.count / 3).map(\.number))
+            #expect(Set(byBudget[next]!.map(\.number)) == kept, "rung \(next) should hold the best third of rung \(budget)")
+        }
+        #expect(best.budget == 9 && best.score == byBudget[9]!.map(\.score).max())
+        #expect(abs(best.parameters["x"]! - 0.3) < 0.15)
+        // The same settings are drawn as random search draws them.
+        let random = try HyperparameterSearch.randomSearch(space: ["x": .uniform(-1 ... 1)], trials: 27, seed: 4) { try objective($0, 1) }
+        #expect(random.trials.map(\.parameters) == byBudget[1]!.sorted { $0.number < $1.number }.map(\.parameters))
+        #expect(throws: ModelError.self) {
+            try HyperparameterSearch.successiveHalving(space: ["x": .uniform(0 ... 1)], configurations: 3, minimumBudget: 5, maximumBudget: 2, objective: objective)
+        }
+    }
+
     @Test("the same seed tries the same settings at any worker count; the best is the highest when higher is better")
     func seededAndParallel() throws {
         let space: [String: ParameterRange] = ["x": .uniform(-1 ... 1), "n": .integerLog(1 ... 100), "c": .choice([0, 0.5, 1])]
@@ -288,5 +338,83 @@ struct HyperparameterSearchTests {
         #expect(Set(one.trials.map { $0.parameters["c"]! }).isSubset(of: [0, 0.5, 1]))
         #expect(abs(one.best.parameters["x"]! - 0.3) < 0.15)
         #expect(throws: ModelError.self) { try HyperparameterSearch.randomSearch(space: ["x": .logUniform(0 ... 1)], trials: 3, objective: objective) }
+    }
+}
+
+@Suite("Bayesian MF (Gibbs sampling)")
+struct BayesianMFTests {
+    static func rmse(_ model: FactorModel) throws -> Double { try Evaluation.rating(model, test: plantedRatings.test).rmse }
+
+    @Test("the posterior predictive mean over kept samples predicts held-out planted ratings better than one sample and than the mean")
+    func averagingSamplesHelps() throws {
+        var mf = BayesianMF(); mf.factors = 3; mf.iterations = 80; mf.burnIn = 20; mf.threads = 2
+        let averaged = try mf.fit(ratingCatalog)
+        #expect(averaged.userFactors.dimensions == 30 * 4, "30 samples of 3 factors and a bias")
+        var single = mf
+        single.burnIn = 79; single.thinning = 1  // keeps only the last sweep's sample
+        let one = try single.fit(ratingCatalog)
+        #expect(one.userFactors.dimensions == 4)
+        let mean = plantedRatings.train.values.reduce(0, +) / Float(plantedRatings.train.count)
+        let baseline = (plantedRatings.test.values.reduce(0.0) { $0 + Double(($1 - mean) * ($1 - mean)) } / Double(plantedRatings.test.count)).squareRoot()
+        let (averagedRMSE, singleRMSE) = (try Self.rmse(averaged), try Self.rmse(one))
+        #expect(averagedRMSE < 0.7 * baseline, "averaged \(averagedRMSE) vs mean-only \(baseline)")
+        #expect(averagedRMSE < singleRMSE - 0.01, "averaged \(averagedRMSE) vs one sample \(singleRMSE)")
+    }
+
+    @Test("the same seed gives identical models at one and two threads; another seed does not")
+    func deterministic() throws {
+        var mf = BayesianMF(); mf.factors = 3; mf.iterations = 12; mf.burnIn = 4; mf.threads = 1
+        let one = try mf.fit(ratingCatalog)
+        mf.threads = 2
+        let two = try mf.fit(ratingCatalog)
+        #expect(one.itemFactors == two.itemFactors && one.userFactors == two.userFactors && one.userBiases == two.userBiases)
+        mf.seed = 7
+        #expect(try mf.fit(ratingCatalog).itemFactors != one.itemFactors)
+    }
+
+    @Test("the hyper-prior draw recovers the mean and precision of many Gaussian rows")
+    func normalWishartDraw() throws {
+        // Rows from N(m, Σ) with Σ = diag(0.25, 1, 4) + 0.3 off the first two: the draw's mean ≈ m, precision ≈ Σ⁻¹.
+        let m: [Double] = [1, -2, 0.5]
+        let sigma: [[Double]] = [[0.25, 0.3, 0], [0.3, 1, 0], [0, 0, 4]]
+        // Σ = C·Cᵀ by hand-checked Cholesky: c00 = 0.5, c10 = 0.6, c11 = 0.8, c22 = 2.
+        let c: [[Double]] = [[0.5, 0, 0], [0.6, 0.8, 0], [0, 0, 2]]
+        #expect((0 ..< 3).allSatisfy { i in (0 ..< 3).allSatisfy { j in abs((0 ..< 3).reduce(0) { $0 + c[i][$1] * c[j][$1] } - sigma[i][j]) < 1e-12 } })
+        var generator = SeededGenerator(seed: 21)
+        let rows = 20_000
+        var table = EmbeddingTable(rows: rows, dimensions: 3)
+        table.withUnsafeMutableBufferPointer { x in
+            for r in 0 ..< rows {
+                let z = (0 ..< 3).map { _ in Double(generator.nextGaussian()) }
+                for i in 0 ..< 3 { x[r * 3 + i] = Float(m[i] + (0 ..< 3).reduce(0) { $0 + c[i][$1] * z[$1] }) }
+            }
+        }
+        let (mean, precision) = NormalWishart(dimensions: 3, strength: 2).posteriorDraw(given: table, using: &generator)
+        for i in 0 ..< 3 { #expect(abs(Double(mean[i]) - m[i]) < 0.05, "mean \(mean) vs \(m)") }
+        // Λ·Σ ≈ I.
+        for i in 0 ..< 3 {
+            for j in 0 ..< 3 {
+                let product = (0 ..< 3).reduce(0.0) { $0 + Double(precision.row(i)[$1]) * sigma[$1][j] }
+                #expect(abs(product - (i == j ? 1 : 0)) < 0.06, "(ΛΣ)[\(i)][\(j)] = \(product)")
+            }
+        }
+    }
+
+    @Test("a saved model predicts the same ratings, and refuses a prior section of the wrong shape")
+    func savedPredictions() throws {
+        var mf = BayesianMF(); mf.factors = 2; mf.iterations = 10; mf.burnIn = 4
+        let model = try mf.fit(ratingCatalog)
+        let path = "/tmp/bpmf-\(getpid()).rkm"
+        defer { unlink(path) }
+        try model.save(to: path)
+        let loaded = try FactorModel(contentsOf: path)
+        #expect(loaded.kind == "bpmf")
+        for (u, i) in [(0, 0), (5, 17), (120, 3)] { #expect(loaded.predict(user: u, item: i) == model.predict(user: u, item: i)) }
+        #expect(try Self.rmse(loaded) == Self.rmse(model))
+        let bad = try FactorModel(algorithm: model.algorithm, catalog: model.catalog, userFactors: model.userFactors, itemFactors: model.itemFactors,
+                                  userBiases: model.userBiases, parameters: model.parameters,
+                                  userPriors: EmbeddingTable(rows: 3, dimensions: 5))
+        try bad.save(to: path)
+        #expect(throws: ModelError.self) { try FactorModel(contentsOf: path) }
     }
 }

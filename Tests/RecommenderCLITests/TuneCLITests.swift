@@ -32,4 +32,25 @@ struct TuneCLITests {
         let mismatched = run("\(cli) evaluate \(data) --model als --params \(directory)/ease.json --quiet")
         #expect(mismatched.status != 0 && mismatched.output.contains("pass --model ease"), "\(mismatched.output)")
     }
+
+    @Test("tune --strategy halving races settings over growing iteration budgets and writes the budget the best reached")
+    func successiveHalving() throws {
+        let directory = "/tmp/cli-halving-\(getpid())"
+        mkdir(directory, 0o755)
+        defer { _ = run("rm -rf '\(directory)'") }
+        try writeSyntheticEvents(to: directory + "/events.csv")
+        let cli = "'\(binaries)/recommender'", data = "--format csv --data \(directory)/events.csv --value-column value"
+        // 9 settings at 1 iteration, the best 3 at 3, the best 1 at 9.
+        let tuned = run("\(cli) tune \(data) --model als --factors 8 --iterations 9 --strategy halving --trials 9 --eta 3 --min-iterations 1 -o \(directory)/als.json")
+        #expect(tuned.status == 0, "\(tuned.output)")
+        #expect(tuned.output.components(separatedBy: " at 1 iterations ").count - 1 == 9, "\(tuned.output)")
+        #expect(tuned.output.components(separatedBy: " at 3 iterations ").count - 1 == 3, "\(tuned.output)")
+        #expect(tuned.output.contains("best NDCG@10") && tuned.output.contains("at 9 iterations after 13 trials"), "\(tuned.output)")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(directory)/als.json"))) as! [String: Any]
+        #expect((json["parameters"] as? [String: Double])?["iterations"] == 9, "\(json)")
+        let evaluated = run("\(cli) evaluate \(data) --model als --params \(directory)/als.json --quiet")
+        #expect(evaluated.status == 0 && evaluated.output.contains("NDCG@10"), "\(evaluated.output)")
+        let refused = run("\(cli) tune \(data) --model ease --strategy halving --trials 3 -o \(directory)/ease.json")
+        #expect(refused.status != 0 && refused.output.contains("trained in iterations"), "\(refused.output)")
+    }
 }

@@ -111,6 +111,15 @@ int rk_normal_solve(int isa, size_t d, const float *gram, float diag, const floa
                     const int32_t *items, const float *weights, size_t n, int weighted_a,
                     float a_scale, float b_offset, float b_scale, float *x, float *scratch);
 
+/// One Gibbs draw of a row's vector in Bayesian matrix factorization: x ~ N(A⁻¹b, A⁻¹) with
+/// A = precision + α Σ y yᵀ and b = linear + α Σ (r − shift − offsets[item]) y over the n entries
+/// (items index rows of y, d columns; offsets may be NULL), using the d standard normal values
+/// `normals` (NULL gives the mean A⁻¹b). `scratch` holds d·d + d floats. Returns 0, or the order
+/// of the first leading minor that is not positive definite (x is then unchanged).
+int rk_gibbs_row(int isa, size_t d, const float *precision, const float *linear, float alpha, const float *y,
+                 const int32_t *items, const float *ratings, const float *offsets, float shift, size_t n,
+                 const float *normals, float *x, float *scratch);
+
 /// `samples` BPR SGD steps on users' factors `x` and items' `y` (d columns each, the last an item
 /// bias users hold at 1), drawing positives from the CSR rows (offsets, items; entry_users[e] is
 /// entry e's row) and negatives uniformly. Returns how many triples were ranked right before

@@ -122,8 +122,8 @@ private struct Reader {
         return name
     }
 
-    static let recommenders: Set<String> = ["als", "als-explicit", "bpr", "biased-mf", "item-knn", "popularity", "ease", "rp3beta"]
-    static let factorModels: Set<String> = ["als", "als-explicit", "bpr", "biased-mf"]
+    static let recommenders: Set<String> = ["als", "als-explicit", "bpr", "biased-mf", "item-knn", "popularity", "ease", "rp3beta", "bpmf"]
+    static let factorModels: Set<String> = ["als", "als-explicit", "bpr", "biased-mf", "bpmf"]
 
     func pipelines(_ root: JSONValue) throws -> [Pipeline] {
         let top = try object(root, "(root)", allowed: ["pipelines", "itemMetadata"])

@@ -233,7 +233,7 @@ public struct ModelStore: Sendable {
     }
 
     /// Opens `version` as its concrete model type, memory-mapped, after verifying every checksum:
-    /// ``FactorModel`` ("als", "als-explicit", "bpr", "biased-mf"), ``ItemKNNModel``,
+    /// ``FactorModel`` ("als", "als-explicit", "bpr", "biased-mf", "bpmf"), ``ItemKNNModel``,
     /// ``PopularityModel`` or ``TextIndex``.
     ///
     /// - Throws: ``ModelStoreError/corrupt(path:reason:)``, ``ModelStoreError/unsupportedKind(path:kind:)``

@@ -13,6 +13,7 @@ enum StoredKinds {
         let factorModel: @Sendable (String) throws -> LoadedModel = { .recommender(try FactorModel(contentsOf: $0)) }
         return [
             "als": factorModel, "als-explicit": factorModel, "bpr": factorModel, "biased-mf": factorModel,
+            "bpmf": factorModel,
             "item-knn": { .recommender(try ItemKNNModel(contentsOf: $0)) },
             "ease": { .recommender(try EASEModel(contentsOf: $0)) },
             "rp3beta": { .recommender(try RP3betaModel(contentsOf: $0)) },

@@ -40,6 +40,20 @@ extension Kernels {
         return failure == 0 ? nil : Int(failure)
     }
 
+    /// One Gibbs draw x ~ N(A⁻¹b, A⁻¹), A = precision + α Σ y yᵀ, b = linear + α Σ (r − shift −
+    /// offsetₖ) y over `count` entries (`rows` into `factors`, ratings in `ratings`); a nil
+    /// `normals` gives the mean A⁻¹b. `scratch` holds d·d + d floats.
+    ///
+    /// - Returns: nil, or the order of the first leading minor that is not positive definite.
+    static func gibbsRow(dimensions d: Int, precision: UnsafePointer<Float>, linear: UnsafePointer<Float>, alpha: Float,
+                         factors: UnsafePointer<Float>, rows: UnsafePointer<Int32>?, ratings: UnsafePointer<Float>?,
+                         offsets: UnsafePointer<Float>?, shift: Float, count: Int, normals: UnsafePointer<Float>?,
+                         solution: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) -> Int? {
+        let failure = rk_gibbs_row(isa, d, precision, linear, alpha, factors, rows, ratings, offsets, shift, count, normals,
+                                   solution, scratch)
+        return failure == 0 ? nil : Int(failure)
+    }
+
     /// `samples` BPR SGD steps on users' factors and items' (d columns each, the last an item
     /// bias users hold at 1), positives from the CSR rows, negatives uniform.
     /// - Returns: how many triples were ranked right before their update.

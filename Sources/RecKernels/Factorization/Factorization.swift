@@ -92,6 +92,79 @@ public enum Factorization {
         if let minor = failure { throw LinearAlgebraError.notPositiveDefinite(leadingMinor: minor) }
     }
 
+    /// One Gibbs half-sweep of Bayesian matrix factorization (Salakhutdinov & Mnih 2008): every
+    /// row x of `solving` is replaced by a draw from its conditional posterior
+    /// N(A⁻¹b, A⁻¹), A = Λ + α Σᵢ yᵢyᵢᵀ, b = Λμ + α Σᵢ (rᵢ − shift − offsetᵢ) yᵢ over the row's
+    /// stored ratings rᵢ, with yᵢ the rows of `regressors` and (μ, Λ) the Gaussian prior.
+    ///
+    /// Row r's noise comes from a generator seeded by (`seed`, r): the result is the same at any
+    /// thread count.
+    ///
+    /// - Parameters:
+    ///   - regressors: the other side's vectors as the model multiplies them; `regressors.rows == matrix.columns`.
+    ///   - offsets: a per-column term subtracted from each rating (e.g. item biases), or nil.
+    ///   - priorPrecision: Λ, d × d, symmetric positive definite.
+    ///   - priorMean: μ, d values.
+    /// - Throws: ``MatrixError/shapeMismatch(expected:actual:)``,
+    ///   ``LinearAlgebraError/notPositiveDefinite(leadingMinor:)``.
+    /// - Complexity: O(entries × d² + rows × d³).
+    public static func gibbsStep(solving: inout EmbeddingTable, regressors: EmbeddingTable, matrix: SparseMatrix, offsets: [Float]?,
+                                 shift: Float, alpha: Float, priorPrecision: EmbeddingTable, priorMean: [Float], seed: UInt64,
+                                 threads: Int) throws {
+        try checkShapes(solving: solving, fixed: regressors, matrix: matrix)
+        let d = regressors.dimensions
+        guard priorPrecision.rows == d, priorPrecision.dimensions == d else { throw MatrixError.shapeMismatch(expected: d, actual: priorPrecision.rows) }
+        guard priorMean.count == d else { throw MatrixError.shapeMismatch(expected: d, actual: priorMean.count) }
+        if let offsets, offsets.count != matrix.columns { throw MatrixError.shapeMismatch(expected: matrix.columns, actual: offsets.count) }
+        let linear = priorTimesMean(priorPrecision, priorMean)
+        let failure = priorPrecision.withUnsafeBufferPointer { precision in
+            linear.withUnsafeBufferPointer { h in
+                (offsets ?? []).withUnsafeBufferPointer { shifts in
+                    solveRows(solving: &solving, fixed: regressors, matrix: matrix, threads: threads) { row, items, ratings, count, x, scratch, y in
+                        // The normals sit past the kernel's d·d + d floats of scratch (it holds d² + 3·d).
+                        let normals = scratch + d * d + d
+                        var generator = SeededGenerator(seed: seed ^ (UInt64(row) &* 0x9E37_79B9_7F4A_7C15))
+                        for f in 0 ..< d { normals[f] = generator.nextGaussian() }
+                        return Kernels.gibbsRow(dimensions: d, precision: precision.baseAddress!, linear: h.baseAddress!, alpha: alpha,
+                                                factors: y, rows: items, ratings: ratings, offsets: offsets == nil ? nil : shifts.baseAddress,
+                                                shift: shift, count: count, normals: normals, solution: x, scratch: scratch)
+                    }
+                }
+            }
+        }
+        if let minor = failure { throw LinearAlgebraError.notPositiveDefinite(leadingMinor: minor) }
+    }
+
+    /// The conditional posterior mean A⁻¹b of one new row under
+    /// ``gibbsStep(solving:regressors:matrix:offsets:shift:alpha:priorPrecision:priorMean:seed:threads:)``'s
+    /// model, for ratings `ratings` of regressor rows `items` (fold-in of a Bayesian MF sample).
+    ///
+    /// - Throws: ``ScoringError/itemOutOfRange(item:itemCount:)``, ``MatrixError``,
+    ///   ``LinearAlgebraError/notPositiveDefinite(leadingMinor:)``.
+    /// - Complexity: O(d³ + entries × d²).
+    public static func gibbsConditionalMean(items: [Int32], ratings: [Float], regressors: EmbeddingTable, offsets: [Float]?,
+                                            shift: Float, alpha: Float, priorPrecision: EmbeddingTable,
+                                            priorMean: [Float]) throws -> [Float] {
+        let d = regressors.dimensions
+        guard priorPrecision.rows == d, priorPrecision.dimensions == d else { throw MatrixError.shapeMismatch(expected: d, actual: priorPrecision.rows) }
+        guard priorMean.count == d else { throw MatrixError.shapeMismatch(expected: d, actual: priorMean.count) }
+        if let offsets, offsets.count != regressors.rows { throw MatrixError.shapeMismatch(expected: regressors.rows, actual: offsets.count) }
+        let linear = priorTimesMean(priorPrecision, priorMean)
+        return try foldIn(items: items, weights: ratings, fixed: regressors) { d, y, x, scratch in
+            priorPrecision.withUnsafeBufferPointer { precision in
+                linear.withUnsafeBufferPointer { h in
+                    (offsets ?? []).withUnsafeBufferPointer { shifts in
+                        ratings.withUnsafeBufferPointer { r in
+                            Kernels.gibbsRow(dimensions: d, precision: precision.baseAddress!, linear: h.baseAddress!, alpha: alpha,
+                                             factors: y, rows: items, ratings: r.baseAddress, offsets: offsets == nil ? nil : shifts.baseAddress,
+                                             shift: shift, count: items.count, normals: nil, solution: x, scratch: scratch)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// The implicit-ALS vector of one new row (a user folded in from fresh events) with `fixed`
     /// held, solved exactly: what ``implicitALSStep(solving:fixed:matrix:alpha:regularization:solver:threads:)``
     /// would give that row with the Cholesky solver.
@@ -252,6 +325,11 @@ public enum Factorization {
     }
 
     // MARK: Internals
+
+    /// Λ·μ for a d × d prior precision and a d-vector mean.
+    private static func priorTimesMean(_ precision: EmbeddingTable, _ mean: [Float]) -> [Float] {
+        (0 ..< mean.count).map { r in precision.withRow(r) { row in zip(row, mean).reduce(0) { $0 + $1.0 * $1.1 } } }
+    }
 
     /// Σ of `part(begin, end)` over contiguous row ranges, one per worker.
     private static func sumOverRows(rows: Int, threads: Int, _ part: (Int, Int) -> Double) -> Double {

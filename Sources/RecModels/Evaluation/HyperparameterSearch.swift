@@ -46,6 +46,8 @@ public struct SearchTrial: Sendable, Equatable {
     public var score: Double
     /// Seconds the trial took (training and validation).
     public var seconds: Double
+    /// The training budget (iterations) the trial ran with, in successive halving; nil in random search.
+    public var budget: Int? = nil
 }
 
 /// Random search (Bergstra & Bengio 2012) over a hyper-parameter space, several trials at a time.
@@ -105,6 +107,89 @@ public enum HyperparameterSearch {
             }
             return (best, state.finished.sorted { $0.number < $1.number })
         }
+    }
+
+    /// Successive halving (Jamieson & Talwalkar 2016; the inner loop of Hyperband, Li et al.
+    /// 2017): `configurations` settings drawn from `space` are trained with `minimumBudget`
+    /// iterations; the best 1/`reduction` of them (at least one) go on with `reduction` times the
+    /// budget, and so on until one setting is left or the budget would pass `maximumBudget`
+    /// (the last rung runs at most `maximumBudget`). Each rung's trials run on `workers` threads;
+    /// no rung starts once `timeBudget` seconds have passed. Settings are drawn as
+    /// ``randomSearch(space:trials:timeBudget:seed:workers:higherIsBetter:progress:objective:)``
+    /// draws them, so the same seed starts from the same settings.
+    ///
+    /// - Parameters:
+    ///   - objective: trains a setting with the given budget (iterations) and returns its
+    ///     validation score.
+    /// - Returns: the best trial of the last rung that ran (the one trained longest), and every
+    ///   finished trial, rung by rung, each with its ``SearchTrial/budget``.
+    /// - Throws: ``ModelError/invalidParameter(_:)`` for an empty or invalid space,
+    ///   configurations < 1, minimumBudget < 1, maximumBudget < minimumBudget, reduction < 2,
+    ///   workers < 1, or when every trial of a rung failed.
+    /// - Complexity: about configurations × minimumBudget × log_reduction(configurations) iterations
+    ///   of training in all: each rung costs about as much as the first.
+    public static func successiveHalving(space: [String: ParameterRange], configurations: Int, minimumBudget: Int, maximumBudget: Int,
+                                         reduction: Int = 3, timeBudget: Double? = nil, seed: UInt64 = 1, workers: Int = 2,
+                                         higherIsBetter: Bool = true,
+                                         progress: (@Sendable (_ trial: SearchTrial, _ best: SearchTrial) -> Void)? = nil,
+                                         objective: @Sendable ([String: Double], _ budget: Int) throws -> Double) throws
+        -> (best: SearchTrial, trials: [SearchTrial]) {
+        guard configurations >= 1, minimumBudget >= 1, maximumBudget >= minimumBudget, reduction >= 2, workers >= 1 else {
+            throw ModelError.invalidParameter("successive halving needs configurations ≥ 1, 1 ≤ minimumBudget ≤ maximumBudget, reduction ≥ 2 and workers ≥ 1 (got \(configurations), \(minimumBudget), \(maximumBudget), \(reduction), \(workers))")
+        }
+        if let bad = space.first(where: { !$0.value.isValid }) {
+            throw ModelError.invalidParameter("parameter '\(bad.key)' has an invalid range \(bad.value)")
+        }
+        var generator = SeededGenerator(seed: seed)
+        let names = space.keys.sorted()
+        // (setting number, setting) still in the race.
+        var alive: [(Int, [String: Double])] = (0 ..< configurations).map { n in
+            (n + 1, Dictionary(uniqueKeysWithValues: names.map { ($0, space[$0]!.draw(using: &generator)) }))
+        }
+        let clock = ContinuousClock(), start = clock.now
+        var all: [SearchTrial] = []
+        let overall = Mutex<SearchTrial?>(nil)
+        var budget = minimumBudget
+        var lastRung: [SearchTrial] = []
+        while true {
+            if let timeBudget, !lastRung.isEmpty, seconds(clock.now - start) >= timeBudget { break }
+            let rung = Mutex<[SearchTrial]>([])
+            let firstError = Mutex<String?>(nil)
+            let entrants = alive, rungBudget = budget
+            Parallel.forEach(entrants.count, threads: workers) { n in
+                let trialStart = clock.now
+                var score = Double.nan
+                do { score = try objective(entrants[n].1, rungBudget) } catch {
+                    firstError.withLock { if $0 == nil { $0 = "\(error)" } }
+                }
+                let trial = SearchTrial(number: entrants[n].0, parameters: entrants[n].1, score: score,
+                                        seconds: seconds(clock.now - trialStart), budget: rungBudget)
+                rung.withLock { $0.append(trial) }
+                overall.withLock { best in
+                    // The best so far is judged within the longest budget run so far.
+                    if score.isFinite, best.map({ rungBudget > $0.budget! || (rungBudget == $0.budget! && (higherIsBetter ? score > $0.score : score < $0.score)) }) ?? true {
+                        best = trial
+                    }
+                    if let best { progress?(trial, best) }
+                }
+            }
+            // Ranked best first; failed trials last; ties by setting number.
+            let ranked = rung.withLock { $0 }.sorted { a, b in
+                if a.score.isFinite != b.score.isFinite { return a.score.isFinite }
+                if a.score != b.score, a.score.isFinite { return higherIsBetter ? a.score > b.score : a.score < b.score }
+                return a.number < b.number
+            }
+            guard ranked.first?.score.isFinite == true else {
+                throw ModelError.invalidParameter("every trial of the rung at budget \(rungBudget) failed\(firstError.withLock { $0 }.map { ": \($0)" } ?? "")")
+            }
+            all += ranked.sorted { $0.number < $1.number }
+            lastRung = ranked
+            let survivors = max(1, ranked.count / reduction)
+            if ranked.count == 1 || budget >= maximumBudget { break }
+            alive = ranked.prefix(survivors).filter(\.score.isFinite).map { ($0.number, $0.parameters) }
+            budget = min(maximumBudget, budget * reduction)
+        }
+        return (lastRung[0], all)
     }
 
     /// A validation split carved from `training` alone: `fraction` of each user's entries held

@@ -17,6 +17,10 @@ public struct FactorModel: Recommender {
         /// Ranking vectors carry the item bias in their last column; `mean` and the user biases
         /// complete a rating prediction.
         case biasedMF(mean: Float, regularization: Float)
+        /// Bayesian MF (``BayesianMF``): S kept Gibbs samples side by side, users
+        /// [u₁/S, 1/S, …], items [v₁, b_{i,1}, …]; `mean` and the user biases (averaged over the
+        /// samples) complete a rating prediction; `precision` is the observation precision α.
+        case bayesianMF(mean: Float, precision: Float)
     }
 
     /// The algorithm that trained the model, with what fold-in and rating prediction need of it.
@@ -29,6 +33,9 @@ public struct FactorModel: Recommender {
     public let itemFactors: EmbeddingTable
     /// Per-user rating biases (``Algorithm/biasedMF(mean:regularization:)`` only).
     public let userBiases: [Float]
+    /// Bayesian MF only: per kept sample, the users' prior mean (d values) and precision (d × d,
+    /// row-major) that sample was drawn under, one row per sample; fold-in uses them.
+    public let userPriors: EmbeddingTable?
     /// Hyper-parameters recorded in the model file.
     public let parameters: [String: Double]
     private let ranking: FlatIndex
@@ -44,13 +51,14 @@ public struct FactorModel: Recommender {
     /// itemsᵀ·items, for implicit-ALS fold-in.
     private let itemGram: EmbeddingTable?
 
-    /// "als", "als-explicit", "bpr" or "biased-mf", by algorithm.
+    /// "als", "als-explicit", "bpr", "biased-mf" or "bpmf", by algorithm.
     public var kind: String {
         switch algorithm {
         case .implicitALS: "als"
         case .explicitALS: "als-explicit"
         case .bpr: "bpr"
         case .biasedMF: "biased-mf"
+        case .bayesianMF: "bpmf"
         }
     }
 
@@ -64,17 +72,19 @@ public struct FactorModel: Recommender {
     }
 
     init(algorithm: Algorithm, catalog: ModelCatalog, userFactors: EmbeddingTable, itemFactors: EmbeddingTable,
-         userBiases: [Float] = [], parameters: [String: Double], compressedItems source: CompressedSource = .build) throws {
+         userBiases: [Float] = [], parameters: [String: Double], userPriors: EmbeddingTable? = nil,
+         compressedItems source: CompressedSource = .build) throws {
         self.algorithm = algorithm
         self.catalog = catalog
         self.userFactors = userFactors
         self.itemFactors = itemFactors
         self.userBiases = userBiases
         self.parameters = parameters
+        self.userPriors = userPriors
         let biased: Bool
         switch algorithm {
         case .bpr, .biasedMF: biased = true
-        case .implicitALS, .explicitALS: biased = false
+        case .implicitALS, .explicitALS, .bayesianMF: biased = false
         }
         // A compressed copy lets single requests read a quarter of the bytes; results stay
         // exactly the float32 ones.
@@ -210,6 +220,8 @@ public struct FactorModel: Recommender {
             var vector = try Factorization.ridgeRegression(rows: rows, targets: targets, regularization: regularization)
             vector[last] = 1
             return vector
+        case let .bayesianMF(mean, precision):
+            return try bayesianFoldIn(items: items, ratings: weights, mean: mean, precision: precision)
         case let .bpr(learningRate, regularization):
             return bprFoldIn(items: items, learningRate: learningRate, regularization: regularization)
         }
@@ -257,8 +269,45 @@ public struct FactorModel: Recommender {
     /// A predicted rating (explicit-feedback models) or preference score.
     public func predict(user: Int, item: Int) -> Float {
         let score = userFactors.withRow(user) { u in itemFactors.withRow(item) { v in zip(u, v).reduce(0) { $0 + $1.0 * $1.1 } } }
-        if case let .biasedMF(mean, _) = algorithm { return mean + userBiases[user] + score }
-        return score
+        switch algorithm {
+        case let .biasedMF(mean, _), let .bayesianMF(mean, _): return mean + userBiases[user] + score
+        default: return score
+        }
+    }
+
+    /// Bayesian MF fold-in: per kept sample s, the conditional posterior mean of [u, b_u] given
+    /// that sample's item vectors and user prior — what the next Gibbs draw would centre on —
+    /// laid out as training lays out user vectors ([u_s/S, 1/S] per sample).
+    private func bayesianFoldIn(items: [Int], ratings: [Float], mean: Float, precision: Float) throws -> [Float] {
+        guard let userPriors, userPriors.rows >= 1 else {
+            throw ModelError.invalidParameter("this Bayesian MF model has no user priors to fold a history in with")
+        }
+        let samples = userPriors.rows, width = itemFactors.dimensions, d = width / samples
+        let history = itemFactors.gathering(rows: items)
+        let rows = (0 ..< Int32(items.count)).map { $0 }
+        var vector = [Float](repeating: 0, count: width)
+        for s in 0 ..< samples {
+            var regressors = EmbeddingTable(rows: items.count, dimensions: d)
+            var offsets = [Float](repeating: 0, count: items.count)
+            regressors.withUnsafeMutableBufferPointer { out in
+                history.withUnsafeBufferPointer { all in
+                    for n in items.indices {
+                        for f in 0 ..< d { out[n * d + f] = all[n * width + s * d + f] }
+                        offsets[n] = out[n * d + d - 1]
+                        out[n * d + d - 1] = 1
+                    }
+                }
+            }
+            let prior = userPriors.row(s)
+            let priorPrecision = try EmbeddingTable(rows: d, dimensions: d, values: prior[d...])
+            let solved = try Factorization.gibbsConditionalMean(items: rows, ratings: ratings, regressors: regressors, offsets: offsets,
+                                                               shift: mean, alpha: precision, priorPrecision: priorPrecision,
+                                                               priorMean: Array(prior[0 ..< d]))
+            let scale = 1 / Float(samples)
+            for f in 0 ..< d - 1 { vector[s * d + f] = scale * solved[f] }
+            vector[s * d + d - 1] = scale
+        }
+        return vector
     }
 
     /// BPR has no closed-form fold-in: a deterministic SGD on the user vector alone, items fixed.
@@ -292,7 +341,7 @@ public struct FactorModel: Recommender {
 
     // MARK: Files
 
-    static let kinds: Set<String> = ["als", "als-explicit", "bpr", "biased-mf"]
+    static let kinds: Set<String> = ["als", "als-explicit", "bpr", "biased-mf", "bpmf"]
 
     public func save(to path: String, metrics: [String: Double]) throws {
         var writer = ModelFileWriter()
@@ -304,6 +353,7 @@ public struct FactorModel: Recommender {
             try writer.add(table, for: "itemFactors")
         }
         if !userBiases.isEmpty { try writer.add(EmbeddingTable(rows: userBiases.count, dimensions: 1, values: userBiases), named: "userBiases") }
+        if let userPriors { try writer.add(userPriors, named: "userPriors") }
         try writer.write(to: path)
     }
 
@@ -328,6 +378,7 @@ public struct FactorModel: Recommender {
         case "als": algorithm = .implicitALS(alpha: try parameter("alpha"), regularization: try parameter("regularization"))
         case "als-explicit": algorithm = .explicitALS(regularization: try parameter("regularization"))
         case "bpr": algorithm = .bpr(learningRate: try parameter("learningRate"), regularization: try parameter("regularization"))
+        case "bpmf": algorithm = .bayesianMF(mean: try parameter("mean"), precision: try parameter("precision"))
         default: algorithm = .biasedMF(mean: try parameter("mean"), regularization: try parameter("regularization"))
         }
         let biases = file.section("userBiases") == nil ? [] : try file.table("userBiases").withUnsafeBufferPointer(Array.init)
@@ -338,8 +389,19 @@ public struct FactorModel: Recommender {
         guard biases.isEmpty || biases.count == catalog.users.count else {
             throw ModelError.incompatibleFile(path: path, reason: "section 'userBiases' holds \(biases.count) values, expected one per user (\(catalog.users.count))")
         }
+        var priors: EmbeddingTable?
+        if case .bayesianMF = algorithm {
+            // S samples of d = width / S columns each; a prior row holds d + d² values.
+            let table = try file.table("userPriors")
+            let samples = table.rows
+            guard samples >= 1, items.dimensions % samples == 0, table.dimensions == (items.dimensions / samples) * (items.dimensions / samples + 1),
+                  biases.count == catalog.users.count else {
+                throw ModelError.incompatibleFile(path: path, reason: "section 'userPriors' is \(table.rows) × \(table.dimensions) and 'userBiases' holds \(biases.count) values; expected S × d(d + 1) for factor tables of S·d = \(items.dimensions) columns, and one bias per user")
+            }
+            priors = table
+        }
         let compressed = try file.compressedTable(for: "itemFactors", kind: .int8, of: items)
         try self.init(algorithm: algorithm, catalog: catalog, userFactors: users, itemFactors: items, userBiases: biases, parameters: p,
-                      compressedItems: .file(compressed))
+                      userPriors: priors, compressedItems: .file(compressed))
     }
 }
