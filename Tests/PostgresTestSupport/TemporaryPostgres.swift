@@ -77,7 +77,11 @@ public final class TemporaryPostgres: @unchecked Sendable {
 
     private func run(_ command: String) throws {
         let full = asUser.map { "runuser -u \($0) -- sh -c '\(command.replacingOccurrences(of: "'", with: "'\\''"))'" } ?? command
-        guard system(full) == 0 else { throw SetupError(description: "failed: \(command)") }
+        guard system(full) == 0 else {
+            // The directory goes when the half-made server is released: keep what its logs said.
+            let logs = ["initdb.log", "server.log"].compactMap { try? String(contentsOfFile: "\(directory)/\($0)", encoding: .utf8) }
+            throw SetupError(description: "failed: \(command)\n\(logs.joined(separator: "\n"))")
+        }
     }
 
     private static func freePort() -> Int {

@@ -162,7 +162,21 @@ public enum AtomicFile {
 
     /// Calls `produce` with a function that appends bytes to the temporary file, then moves it
     /// to `path` atomically. - Throws: ``SystemCallError``, or what `produce` throws.
-    public static func write(to path: String, _ produce: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+    ///
+    /// A symbolic link is kept and its target replaced. A destination that is not a regular file
+    /// (`/dev/null`, a FIFO) is written into directly, not atomically: renaming over it would
+    /// replace the device or pipe with a regular file.
+    public static func write(to requested: String, _ produce: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+        let path: String
+        switch SystemCalls.writeTarget(requested) {
+        case let .replace(target):
+            path = target
+        case .writeInPlace:
+            let descriptor = try SystemCalls.openExistingForWriting(requested)
+            defer { SystemCalls.close(descriptor) }
+            try produce { try SystemCalls.writeAll(descriptor, $0, path: requested) }
+            return
+        }
         let temporary = "\(path).tmp-\(SystemCalls.processID)-\(UInt32.random(in: 0 ... .max))"
         let descriptor = try SystemCalls.createExclusive(temporary)
         var renamed = false

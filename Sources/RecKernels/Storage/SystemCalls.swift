@@ -198,6 +198,33 @@ package enum SystemCalls {
         return String(cString: resolved)
     }
 
+    /// What an atomic write to `path` must do instead of replacing it with a new file.
+    enum WriteTarget: Equatable {
+        /// Nothing there, or a regular file: write a temporary file and rename it over `path`.
+        case replace(String)
+        /// A device, FIFO or socket (`/dev/null`, a pipe): write into it; a rename would replace
+        /// the device node with a regular file.
+        case writeInPlace
+    }
+
+    /// Where an atomic write to `path` goes: a symbolic link is followed (the link stays and its
+    /// target is replaced), and a path that is not a regular file is written in place.
+    static func writeTarget(_ path: String) -> WriteTarget {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return .replace(path) }
+        let type = status.st_mode & S_IFMT
+        if type != S_IFREG && type != S_IFDIR { return .writeInPlace }
+        var link = stat()
+        if lstat(path, &link) == 0, (link.st_mode & S_IFMT) == S_IFLNK, let resolved = try? canonicalPath(path) {
+            return .replace(resolved)
+        }
+        return .replace(path)
+    }
+
+    static func openExistingForWriting(_ path: String) throws -> FileDescriptor {
+        try calling("open", path) { try FileDescriptor.open(FilePath(path), .writeOnly, options: [.closeOnExec], retryOnInterrupt: true) }
+    }
+
     package static func isDirectory(_ path: String) -> Bool {
         var status = stat()
         return stat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFDIR
