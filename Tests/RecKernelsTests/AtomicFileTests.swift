@@ -6,9 +6,10 @@ import Testing
 
 @Suite("Atomic file writes")
 struct AtomicFileTests {
-    /// `recommender train --output /dev/null` run as root once replaced /dev/null with a regular
-    /// file (temporary file + rename). A FIFO stands in for the device here: the test must not
-    /// be able to break the machine it runs on.
+    /// A write to /dev/null through the old temporary-file-and-rename path, run as root, replaces
+    /// the device with a regular file (this machine's /dev/null was found so, and PostgreSQL's
+    /// initdb then failed). A FIFO stands in for the device here: the test must not be able to
+    /// break the machine it runs on.
     @Test("a FIFO destination is written into and stays a FIFO; it is not replaced by a regular file")
     func specialFileIsWrittenInPlace() throws {
         let directory = temporaryDirectory(), fifo = directory + "/pipe"
