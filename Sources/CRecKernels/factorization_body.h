@@ -42,6 +42,33 @@ RK_TARGET static void RK_NAME(als_cg)(size_t d, const float *gram, const float *
     }
 }
 
+/// In-place Cholesky of the d × d row-major matrix a: its lower triangle becomes L with
+/// a = L·Lᵀ. Returns 0, or the order of the leading minor that is not positive definite.
+RK_TARGET static int RK_NAME(cholesky_lower)(size_t d, float *a) {
+    for (size_t j = 0; j < d; j++) {
+        const float s = a[j * d + j] - RK_NAME(dot)(a + j * d, a + j * d, j);
+        if (!(s > 0)) return (int)j + 1;
+        const float l = sqrtf(s);
+        a[j * d + j] = l;
+        for (size_t i = j + 1; i < d; i++) a[i * d + j] = (a[i * d + j] - RK_NAME(dot)(a + i * d, a + j * d, j)) / l;
+    }
+    return 0;
+}
+
+/// Solves L z = b into x, with L the lower triangle ``cholesky_lower`` left in l.
+RK_TARGET static void RK_NAME(solve_lower)(size_t d, const float *l, const float *b, float *x) {
+    for (size_t i = 0; i < d; i++) x[i] = (b[i] - RK_NAME(dot)(l + i * d, x, i)) / l[i * d + i];
+}
+
+/// Solves Lᵀ x = z in place (x holds z on entry), with L as in ``solve_lower``.
+RK_TARGET static void RK_NAME(solve_lower_transposed)(size_t d, const float *l, float *x) {
+    for (size_t i = d; i-- > 0;) {
+        float s = x[i];
+        for (size_t k = i + 1; k < d; k++) s -= l[k * d + i] * x[k];
+        x[i] = s / l[i * d + i];
+    }
+}
+
 /// Builds and solves the normal equations (G + diag·I + Σ a_i y_i y_iᵀ) x = Σ b_i y_i exactly
 /// by Cholesky, where a_i = a_scale·w_i (1 when a_weights is NULL) and b_i = b_offset + b_scale·w_i.
 /// Returns 0, or the order of the leading minor that is not positive definite.
@@ -60,21 +87,11 @@ RK_TARGET static int RK_NAME(normal_solve)(size_t d, const float *gram, float di
         for (size_t j = 0; j < d; j++) RK_NAME(axpy)(ak * yi[j], yi, a + j * d, d);
         RK_NAME(axpy)(b_offset + b_scale * weights[k], yi, b, d);
     }
-    // In-place Cholesky: the lower triangle of a becomes L with a = L·Lᵀ.
-    for (size_t j = 0; j < d; j++) {
-        const float s = a[j * d + j] - RK_NAME(dot)(a + j * d, a + j * d, j);
-        if (!(s > 0)) return (int)j + 1;
-        const float l = sqrtf(s);
-        a[j * d + j] = l;
-        for (size_t i = j + 1; i < d; i++) a[i * d + j] = (a[i * d + j] - RK_NAME(dot)(a + i * d, a + j * d, j)) / l;
-    }
+    const int failed = RK_NAME(cholesky_lower)(d, a);
+    if (failed) return failed;
     // L z = b, then Lᵀ x = z.
-    for (size_t i = 0; i < d; i++) x[i] = (b[i] - RK_NAME(dot)(a + i * d, x, i)) / a[i * d + i];
-    for (size_t i = d; i-- > 0;) {
-        float s = x[i];
-        for (size_t k = i + 1; k < d; k++) s -= a[k * d + i] * x[k];
-        x[i] = s / a[i * d + i];
-    }
+    RK_NAME(solve_lower)(d, a, b, x);
+    RK_NAME(solve_lower_transposed)(d, a, x);
     return 0;
 }
 
@@ -96,22 +113,12 @@ RK_TARGET static int RK_NAME(gibbs_row)(size_t d, const float *precision, const 
         for (size_t j = 0; j < d; j++) RK_NAME(axpy)(alpha * yi[j], yi, a + j * d, d);
         RK_NAME(axpy)(alpha * target, yi, b, d);
     }
-    for (size_t j = 0; j < d; j++) {
-        const float s = a[j * d + j] - RK_NAME(dot)(a + j * d, a + j * d, j);
-        if (!(s > 0)) return (int)j + 1;
-        const float l = sqrtf(s);
-        a[j * d + j] = l;
-        for (size_t i = j + 1; i < d; i++) a[i * d + j] = (a[i * d + j] - RK_NAME(dot)(a + i * d, a + j * d, j)) / l;
-    }
-    // L z = b (z overwrites b), then Lᵀ x = z + ε: x = A⁻¹b + L⁻ᵀε.
-    for (size_t i = 0; i < d; i++) b[i] = (b[i] - RK_NAME(dot)(a + i * d, b, i)) / a[i * d + i];
-    for (size_t i = 0; i < d; i++) b[i] += normals ? normals[i] : 0;
-    for (size_t i = d; i-- > 0;) {
-        float s = b[i];
-        for (size_t k = i + 1; k < d; k++) s -= a[k * d + i] * b[k];
-        b[i] = s / a[i * d + i];
-    }
-    for (size_t i = 0; i < d; i++) x[i] = b[i];
+    const int failed = RK_NAME(cholesky_lower)(d, a);
+    if (failed) return failed;
+    // L z = b, then Lᵀ x = z + ε: x = A⁻¹b + L⁻ᵀε.
+    RK_NAME(solve_lower)(d, a, b, x);
+    for (size_t i = 0; i < d; i++) x[i] += normals ? normals[i] : 0;
+    RK_NAME(solve_lower_transposed)(d, a, x);
     return 0;
 }
 
