@@ -4,28 +4,40 @@ import Glibc
 import RecModels
 import Testing
 
-/// Writes a small synthetic interaction log as a user would have it (`user,item,value` CSV) and returns it.
-@discardableResult
-func writeSyntheticEvents(to path: String) throws -> Interactions {
-    let log = try Interactions.synthetic(users: 150, items: 80, interactions: 2500, seed: 4)
-    var csv = "user,item,value\n"
-    for e in 0 ..< log.count { csv += "\(log.users[Int(log.userIndices[e])]),\(log.items[Int(log.itemIndices[e])]),1\n" }
-    let file = fopen(path, "w")!
-    fputs(csv, file)
-    fclose(file)
-    return log
+/// A fresh directory `/tmp/cli-<label>-<pid>` holding a synthetic events CSV (`events.csv`), with
+/// the quoted CLI path and the arguments that read the events. ``remove()`` deletes the directory.
+struct SyntheticEventsWorkspace {
+    let directory: String
+    let cli: String
+    /// `--format csv --data <directory>/events.csv --value-column value`.
+    let data: String
+    /// The events written.
+    let log: Interactions
+
+    init(_ label: String) throws {
+        directory = "/tmp/cli-\(label)-\(getpid())"
+        mkdir(directory, 0o755)
+        log = try Interactions.synthetic(users: 150, items: 80, interactions: 2500, seed: 4)
+        var csv = "user,item,value\n"
+        for e in 0 ..< log.count { csv += "\(log.users[Int(log.userIndices[e])]),\(log.items[Int(log.itemIndices[e])]),1\n" }
+        let file = fopen(directory + "/events.csv", "w")!
+        fputs(csv, file)
+        fclose(file)
+        cli = "'\(binaries)/recommender'"
+        data = "--format csv --data \(directory)/events.csv --value-column value"
+    }
+
+    func remove() { _ = run("rm -rf '\(directory)'") }
 }
 
 @Suite("The engine from the command line")
 struct EngineCLITests {
     @Test("models add, list, recommend, activate, roll back, prompt and batch scoring")
     func storeWorkflow() throws {
-        let directory = "/tmp/cli-engine-\(getpid())"
-        mkdir(directory, 0o755)
-        defer { _ = run("rm -rf '\(directory)'") }
-        let log = try writeSyntheticEvents(to: directory + "/events.csv")
-        let cli = "'\(binaries)/recommender'", store = "--store \(directory)/store"
-        let data = "--format csv --data \(directory)/events.csv --value-column value"
+        let workspace = try SyntheticEventsWorkspace("engine")
+        defer { workspace.remove() }
+        let directory = workspace.directory, log = workspace.log, cli = workspace.cli, data = workspace.data
+        let store = "--store \(directory)/store"
 
         #expect(run("\(cli) models add \(store) \(data) --name home --model als --factors 8 --iterations 3 --activate").status == 0)
         let evaluated = run("\(cli) models add \(store) \(data) --name home --model bpr --factors 8 --iterations 3 --holdout 0.2")

@@ -9,11 +9,9 @@ import Testing
 struct TuneCLITests {
     @Test("tune writes the best settings as JSON; evaluate, train and models add read them back with --params")
     func tuneThenParams() throws {
-        let directory = "/tmp/cli-tune-\(getpid())"
-        mkdir(directory, 0o755)
-        defer { _ = run("rm -rf '\(directory)'") }
-        try writeSyntheticEvents(to: directory + "/events.csv")
-        let cli = "'\(binaries)/recommender'", data = "--format csv --data \(directory)/events.csv --value-column value"
+        let workspace = try SyntheticEventsWorkspace("tune")
+        defer { workspace.remove() }
+        let directory = workspace.directory, cli = workspace.cli, data = workspace.data
 
         let tuned = run("\(cli) tune \(data) --model ease --trials 4 --space regularization=log:1:100 -o \(directory)/ease.json")
         #expect(tuned.status == 0 && tuned.output.contains("trial 4/4") && tuned.output.contains("best NDCG@10"), "\(tuned.output)")
@@ -35,11 +33,9 @@ struct TuneCLITests {
 
     @Test("tune --strategy halving races settings over growing iteration budgets and writes the budget the best reached")
     func successiveHalving() throws {
-        let directory = "/tmp/cli-halving-\(getpid())"
-        mkdir(directory, 0o755)
-        defer { _ = run("rm -rf '\(directory)'") }
-        try writeSyntheticEvents(to: directory + "/events.csv")
-        let cli = "'\(binaries)/recommender'", data = "--format csv --data \(directory)/events.csv --value-column value"
+        let workspace = try SyntheticEventsWorkspace("halving")
+        defer { workspace.remove() }
+        let directory = workspace.directory, cli = workspace.cli, data = workspace.data
         // 9 settings at 1 iteration, the best 3 at 3, the best 1 at 9.
         let tuned = run("\(cli) tune \(data) --model als --factors 8 --iterations 9 --strategy halving --trials 9 --eta 3 --min-iterations 1 -o \(directory)/als.json")
         #expect(tuned.status == 0, "\(tuned.output)")
