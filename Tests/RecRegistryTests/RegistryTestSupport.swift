@@ -8,6 +8,7 @@ import RecModels
 @testable import RecRegistry
 import PostgresTestSupport
 import Synchronization
+import Testing
 
 extension TemporaryPostgres {
     var location: RegistryLocation { RegistryLocation(url) }
@@ -22,6 +23,29 @@ func makeStore(name: String = "popular", versions: Int) throws -> ModelStore {
         _ = try store.add(try PopularityModel(try ModelCatalog(training: log)), name: name, fingerprint: log.fingerprint)
     }
     return store
+}
+
+/// A registry on `server` holding the versions of ``makeStore(name:versions:)`` (model
+/// "popular"), version 1 active.
+func publishedRegistry(_ server: TemporaryPostgres, versions: Int) throws -> ModelRegistry {
+    let local = try makeStore(versions: versions)
+    let publisher = try ModelRegistry(server.location)
+    for version in try local.versions(of: "popular") { try publisher.push(version, from: local) }
+    try publisher.activate(name: "popular", version: 1)
+    return publisher
+}
+
+/// A fresh store synchronized from `server`, an engine on it, and a follower feeding that engine,
+/// started. Records a test issue unless the follower is ready for updates within 5 s.
+func startedFollower(_ server: TemporaryPostgres, label: String,
+                     options: RegistryFollower.Options = .init()) throws -> (Engine, RegistryFollower) {
+    let store = try ModelStore(directory: temporaryDirectory(label))
+    try RegistryFollower(location: server.location, store: store).synchronize()
+    let engine = try Engine(store: store.directory)
+    let follower = RegistryFollower(location: server.location, store: store, engine: { engine }, options: options)
+    follower.start()
+    #expect(eventually(5) { follower.isReadyForUpdates }, "follower \(label) ready for updates")
+    return (engine, follower)
 }
 
 func temporaryDirectory(_ label: String) -> String {

@@ -95,25 +95,16 @@ struct RegistryTests {
     func twoFollowers() throws {
         let server = try TemporaryPostgres()
         defer { server.stop() }
-        let local = try makeStore(versions: 2)
-        let publisher = try ModelRegistry(server.location)
-        for version in try local.versions(of: "popular") { try publisher.push(version, from: local) }
-        try publisher.activate(name: "popular", version: 1)
+        let publisher = try publishedRegistry(server, versions: 2)
 
         var engines: [Engine] = [], followers: [RegistryFollower] = []
         for index in 0 ..< 2 {
-            let store = try ModelStore(directory: temporaryDirectory("follower\(index)"))
-            let bootstrap = RegistryFollower(location: server.location, store: store)
-            try bootstrap.synchronize()
-            let engine = try Engine(store: store.directory)
+            let (engine, follower) = try startedFollower(server, label: "follower\(index)")
             #expect(try answeringVersion(engine, "popular") == 1)
-            let follower = RegistryFollower(location: server.location, store: store, engine: { engine })
-            follower.start()
             engines.append(engine)
             followers.append(follower)
         }
         defer { followers.forEach { $0.stop() } }
-        #expect(eventually(5) { followers.allSatisfy(\.isReadyForUpdates) })
         // Version 2 was prefetched by both (it was published, not active).
         #expect(eventually(5) { followers.allSatisfy { (try? $0.store.versions(of: "popular").count) == 2 } })
 
@@ -135,21 +126,14 @@ struct RegistryTests {
     func corruptUploadRefused() throws {
         let server = try TemporaryPostgres()
         defer { server.stop() }
-        let local = try makeStore(versions: 2)
-        let publisher = try ModelRegistry(server.location)
-        for version in try local.versions(of: "popular") { try publisher.push(version, from: local) }
-        try publisher.activate(name: "popular", version: 1)
+        let publisher = try publishedRegistry(server, versions: 2)
         // Damage version 2's stored bytes after upload: one byte flipped in the large object.
         try publisher.connection.query("""
             SELECT lo_put(content, 200, decode('ff', 'hex')) FROM recommender_registry.versions WHERE name = 'popular' AND version = 2
             """)
-        let store = try ModelStore(directory: temporaryDirectory("follower"))
-        try RegistryFollower(location: server.location, store: store).synchronize()
-        let engine = try Engine(store: store.directory)
-        let follower = RegistryFollower(location: server.location, store: store, engine: { engine })
-        follower.start()
+        let (engine, follower) = try startedFollower(server, label: "follower")
+        let store = follower.store
         defer { follower.stop() }
-        #expect(eventually(5) { follower.isReadyForUpdates })
         try publisher.activate(name: "popular", version: 2)
         #expect(eventually(3) { follower.status.refused.contains { $0.hasPrefix("popular v2:") && $0.contains("CRC-32C") } })
         #expect(try answeringVersion(engine, "popular") == 1)
@@ -163,19 +147,11 @@ struct RegistryTests {
     func outageAndCatchUp() throws {
         let server = try TemporaryPostgres()
         defer { server.stop() }
-        let local = try makeStore(versions: 2)
-        let publisher = try ModelRegistry(server.location)
-        for version in try local.versions(of: "popular") { try publisher.push(version, from: local) }
-        try publisher.activate(name: "popular", version: 1)
-        let store = try ModelStore(directory: temporaryDirectory("follower"))
-        try RegistryFollower(location: server.location, store: store).synchronize()
-        let engine = try Engine(store: store.directory)
+        let publisher = try publishedRegistry(server, versions: 2)
         var options = RegistryFollower.Options()
         options.maximumBackoff = .milliseconds(800)
-        let follower = RegistryFollower(location: server.location, store: store, engine: { engine }, options: options)
-        follower.start()
+        let (engine, follower) = try startedFollower(server, label: "follower", options: options)
         defer { follower.stop() }
-        #expect(eventually(5) { follower.isReadyForUpdates })
 
         let counters = LoadCounters()
         counters.start([engine], model: "popular")

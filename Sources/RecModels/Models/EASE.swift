@@ -153,10 +153,7 @@ public struct EASEModel: Recommender {
     }
 
     public func save(to path: String, metrics: [String: Double]) throws {
-        var writer = ModelFileWriter()
-        writer.metadata = try ModelMetadata(kind: kind, parameters: ["regularization": Double(regularization), "dropout": Double(dropout)], catalog: catalog,
-                                            metrics: metrics).encoded()
-        try catalog.write(to: &writer)
+        var writer = try ModelFileWriter(kind: kind, parameters: ["regularization": Double(regularization), "dropout": Double(dropout)], catalog: catalog, metrics: metrics)
         try writer.add(table, named: "ease.table")
         try writer.write(to: path)
     }

@@ -344,9 +344,7 @@ public struct FactorModel: Recommender {
     static let kinds: Set<String> = ["als", "als-explicit", "bpr", "biased-mf", "bpmf"]
 
     public func save(to path: String, metrics: [String: Double]) throws {
-        var writer = ModelFileWriter()
-        writer.metadata = try ModelMetadata(kind: kind, parameters: parameters, catalog: catalog, metrics: metrics).encoded()
-        try catalog.write(to: &writer)
+        var writer = try ModelFileWriter(kind: kind, parameters: parameters, catalog: catalog, metrics: metrics)
         try writer.add(userFactors, named: "userFactors")
         try writer.add(itemFactors, named: "itemFactors")
         if let table = compressedItems ?? (itemFactors.rows >= FlatIndex.compressedMinimumItems ? CompressedTable(itemFactors, kind: .int8) : nil) {

@@ -77,10 +77,8 @@ public struct ItemKNNModel: Recommender {
     }
 
     public func save(to path: String, metrics: [String: Double]) throws {
-        var writer = ModelFileWriter()
         let parameters = ["neighbours": Double(neighbours), "weighting": Double(ImplicitALS.Weighting.allCases.firstIndex(of: weighting)!)]
-        writer.metadata = try ModelMetadata(kind: kind, parameters: parameters, catalog: catalog, metrics: metrics).encoded()
-        try catalog.write(to: &writer)
+        var writer = try ModelFileWriter(kind: kind, parameters: parameters, catalog: catalog, metrics: metrics)
         try writer.add(similarities, named: "similarity")
         try writer.write(to: path)
     }

@@ -47,9 +47,7 @@ public struct PopularityModel: Recommender {
     }
 
     public func save(to path: String, metrics: [String: Double]) throws {
-        var writer = ModelFileWriter()
-        writer.metadata = try ModelMetadata(kind: kind, parameters: [:], catalog: catalog, metrics: metrics).encoded()
-        try catalog.write(to: &writer)
+        var writer = try ModelFileWriter(kind: kind, parameters: [:], catalog: catalog, metrics: metrics)
         try writer.add(EmbeddingTable(rows: counts.count, dimensions: 1, values: counts), named: "counts")
         try writer.write(to: path)
     }

@@ -136,10 +136,8 @@ public struct RP3betaModel: Recommender {
     }
 
     public func save(to path: String, metrics: [String: Double]) throws {
-        var writer = ModelFileWriter()
         let parameters = ["alpha": Double(alpha), "beta": Double(beta), "neighbours": Double(neighbours)]
-        writer.metadata = try ModelMetadata(kind: kind, parameters: parameters, catalog: catalog, metrics: metrics).encoded()
-        try catalog.write(to: &writer)
+        var writer = try ModelFileWriter(kind: kind, parameters: parameters, catalog: catalog, metrics: metrics)
         try writer.add(similarities, named: "similarity")
         try writer.write(to: path)
     }

@@ -314,6 +314,16 @@ extension IDMap {
 }
 
 extension ModelFileWriter {
+    /// A writer for a `kind` model trained on `catalog`: the metadata (parameters, catalog
+    /// counts, `metrics`, timestamped now) and the catalog's ids and history, to which the model
+    /// adds its own sections. Every model's `save` starts here, so every file has the same
+    /// header and catalog sections.
+    init(kind: String, parameters: [String: Double], catalog: ModelCatalog, metrics: [String: Double]) throws {
+        self.init()
+        metadata = try ModelMetadata(kind: kind, parameters: parameters, catalog: catalog, metrics: metrics).encoded()
+        try catalog.write(to: &self)
+    }
+
     /// Writes a CSR matrix as three sections: `<name>.offsets` (int64 row offsets),
     /// `<name>.items` (int32 column indices) and `<name>.values` (a float32 column), the layout
     /// ``SparseMatrix/read(_:named:rows:columnCount:)`` reads back.
