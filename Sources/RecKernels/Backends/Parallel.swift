@@ -16,7 +16,7 @@ package enum Parallel {
     /// the next unclaimed index as it frees up: cut skewed work into more pieces than threads
     /// and the load balances itself.
     ///
-    /// The calling thread works, helped by the persistent ``WorkerPool/shared`` threads (awake
+    /// The calling thread works, helped by the persistent ``ForkJoinPool/shared`` threads (awake
     /// for back-to-back calls, so a small job pays no thread wake-up); when the pool is taken by
     /// another caller or by the job this call is nested in, Dispatch's workers help instead.
     package static func forEach(_ count: Int, threads: Int, _ body: (Int) -> Void) {
@@ -25,7 +25,7 @@ package enum Parallel {
             for index in 0 ..< count { body(index) }
             return
         }
-        if WorkerPool.shared.run(count, workers: workers, body) { return }
+        if ForkJoinPool.shared.run(count, workers: workers, body) { return }
         let next = Atomic<Int>(0)
         withoutActuallyEscaping(body) { body in
             let shared = UncheckedSendable(body)

@@ -21,9 +21,9 @@ internal import Glibc
 ///   deadlocks.
 ///
 /// Deinitializing a pool stops and joins its threads (the shared pool lives for the process).
-final class WorkerPool: @unchecked Sendable {
+final class ForkJoinPool: @unchecked Sendable {
     /// Helpers for every core of the process's affinity mask but the caller's.
-    static let shared = WorkerPool(helpers: max(0, min(Kernels.availableCPUs(), 256) - 1))
+    static let shared = ForkJoinPool(helpers: max(0, min(Kernels.availableCPUs(), 256) - 1))
 
     /// How long a helper spins after a job, and the caller on helpers still finishing theirs,
     /// before parking on a condition variable: long enough to bridge back-to-back calls and a
@@ -92,7 +92,7 @@ final class WorkerPool: @unchecked Sendable {
         state = State()
         for _ in 0 ..< max(0, helpers) {
             let state = self.state
-            let start = Unmanaged.passRetained(Box { WorkerPool.helperLoop(state) }).toOpaque()
+            let start = Unmanaged.passRetained(Box { ForkJoinPool.helperLoop(state) }).toOpaque()
             var thread = pthread_t()
             let status = pthread_create(&thread, nil, { raw in
                 Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().run()

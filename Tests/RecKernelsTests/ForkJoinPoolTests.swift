@@ -31,11 +31,11 @@ private final class JobRecord: @unchecked Sendable {
 
 /// The persistent worker pool behind `Parallel.forEach`: every index exactly once, helpers
 /// really working beside the caller, nothing of a job touched after the call returns.
-@Suite("Worker pool")
-struct WorkerPoolTests {
+@Suite("Fork-join pool (Parallel.forEach)")
+struct ForkJoinPoolTests {
     @Test("many tiny jobs from several concurrent callers: every index runs exactly once, on several threads")
     func concurrentCallers() {
-        let pool = WorkerPool(helpers: 2)
+        let pool = ForkJoinPool(helpers: 2)
         let callers = 4, jobsPerCaller = 1500
         let pooled = Atomic<Int>(0), refused = Atomic<Int>(0), multiThreaded = Atomic<Int>(0), wrong = Atomic<Int>(0)
         DispatchQueue.concurrentPerform(iterations: callers) { caller in
@@ -61,7 +61,7 @@ struct WorkerPoolTests {
 
     @Test("Parallel.forEach from several concurrent callers, nested too: every index exactly once")
     func parallelForEach() {
-        let before = WorkerPool.shared.jobsRun
+        let before = ForkJoinPool.shared.jobsRun
         let wrong = Atomic<Int>(0)
         DispatchQueue.concurrentPerform(iterations: 4) { caller in
             for j in 0 ..< 400 {
@@ -75,7 +75,7 @@ struct WorkerPoolTests {
             }
         }
         #expect(wrong.load(ordering: .relaxed) == 0)
-        #expect(WorkerPool.shared.jobsRun > before, "Parallel.forEach never used the pool")
+        #expect(ForkJoinPool.shared.jobsRun > before, "Parallel.forEach never used the pool")
     }
 
     /// Each of two indices waits for the other to start: the job can only finish if a helper
@@ -83,7 +83,7 @@ struct WorkerPoolTests {
     /// parked, so both the spinning and the parked wake-up are exercised.
     @Test("a helper runs beside the caller, awake or woken from parking")
     func helperRunsConcurrently() {
-        let pool = WorkerPool(helpers: 1)
+        let pool = ForkJoinPool(helpers: 1)
         #expect(pool.helpers == 1)
         for job in 0 ..< 40 {
             if job % 2 == 1 { usleep(3_000) }   // well past the helper's spin: it parks
@@ -106,7 +106,7 @@ struct WorkerPoolTests {
     /// caught: an index would run (or still be running) after `run` returned.
     @Test("nothing of a job is touched after run returns")
     func nothingAfterReturn() {
-        let pool = WorkerPool(helpers: 2)
+        let pool = ForkJoinPool(helpers: 2)
         final class Flags: @unchecked Sendable {
             let returned = Atomic<Bool>(false)
             let late = Atomic<Int>(0)
@@ -134,7 +134,7 @@ struct WorkerPoolTests {
 
     @Test("a job started from inside a job is refused, not deadlocked")
     func nestedRefused() {
-        let pool = WorkerPool(helpers: 1)
+        let pool = ForkJoinPool(helpers: 1)
         let nested = Atomic<Int>(0)
         let ran = pool.run(4, workers: 2) { _ in
             if !pool.run(2, workers: 2, { _ in }) { nested.add(1, ordering: .relaxed) }
@@ -147,7 +147,7 @@ struct WorkerPoolTests {
     #if os(Linux)
     @Test("deinit stops and joins the helper threads")
     func deinitJoins() throws {
-        var pool: WorkerPool? = WorkerPool(helpers: 3)
+        var pool: ForkJoinPool? = ForkJoinPool(helpers: 3)
         let ids = try #require(pool?.helperThreadIDs)
         #expect(ids.count == 3)
         for id in ids { #expect(FileManager.default.fileExists(atPath: "/proc/self/task/\(id)")) }
