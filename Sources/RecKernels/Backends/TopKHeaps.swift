@@ -181,6 +181,27 @@ struct CompressedScanTable {
 }
 
 extension TopKHeaps {
+    /// Sorts heaps `0 ..< queryCount` best first and copies them out as the results of
+    /// `queryCount` queries, each kept key turned into the reported score by `finalScore(key, q)`.
+    /// Rows with fewer than K entries are padded with id −1 and NaN.
+    func sortedResults(queryCount: Int, finalScore: (_ key: Float, _ query: Int) -> Float) -> TopKResults {
+        var ids = [Int32](repeating: -1, count: queryCount * k)
+        var scores = [Float](repeating: .nan, count: queryCount * k)
+        var counts = [Int32](repeating: 0, count: queryCount)
+        for q in 0 ..< queryCount {
+            sort(q)
+            counts[q] = Int32(entryCount(q))
+            for e in 0 ..< entryCount(q) {
+                let (key, id) = entry(e, of: q)
+                ids[q * k + e] = id
+                scores[q * k + e] = finalScore(key, q)
+            }
+        }
+        return TopKResults(queryCount: queryCount, k: k, ids: ids, scores: scores, counts: counts)
+    }
+}
+
+extension TopKHeaps {
     /// The K-th best key kept in heap `heap` (its root), or −∞ while it holds fewer than K.
     func threshold(_ heap: Int) -> Float {
         heaps[heap].count < heaps[heap].capacity ? -.infinity : heaps[heap].scores[0]

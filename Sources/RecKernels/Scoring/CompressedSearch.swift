@@ -228,19 +228,9 @@ extension FlatIndex {
                         }
                     }
                 }
-                var ids = [Int32](repeating: -1, count: m * k)
-                var scores = [Float](repeating: .nan, count: m * k)
-                var counts = [Int32](repeating: 0, count: m)
-                for q in 0 ..< m {
-                    exact.sort(q)
-                    counts[q] = Int32(exact.entryCount(q))
-                    for e in 0 ..< exact.entryCount(q) {
-                        let (key, id) = exact.entry(e, of: q)
-                        ids[q * k + e] = id
-                        scores[q * k + e] = finalScore(key: key, squaredQueryNorm: squaredQueryNorms.isEmpty ? 0 : squaredQueryNorms[q])
-                    }
+                return exact.sortedResults(queryCount: m) { key, q in
+                    finalScore(key: key, squaredQueryNorm: squaredQueryNorms.isEmpty ? 0 : squaredQueryNorms[q])
                 }
-                return TopKResults(queryCount: m, k: k, ids: ids, scores: scores, counts: counts)
             }
         }
     }

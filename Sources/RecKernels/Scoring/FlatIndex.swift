@@ -331,19 +331,7 @@ struct SearchContext {
                 for q in 0 ..< queryCount { heaps.merge(set * queryCount + q, into: q) }
             }
         }
-        var ids = [Int32](repeating: -1, count: queryCount * k)
-        var scores = [Float](repeating: .nan, count: queryCount * k)
-        var counts = [Int32](repeating: 0, count: queryCount)
-        for q in 0 ..< queryCount {
-            heaps.sort(q)
-            counts[q] = Int32(heaps.entryCount(q))
-            for e in 0 ..< heaps.entryCount(q) {
-                let (score, id) = heaps.entry(e, of: q)
-                ids[q * k + e] = id
-                scores[q * k + e] = finalize(score, q)
-            }
-        }
-        return TopKResults(queryCount: queryCount, k: k, ids: ids, scores: scores, counts: counts)
+        return heaps.sortedResults(queryCount: queryCount, finalScore: finalize)
     }
 
     /// Scores `queries × items` tile by tile into `heaps` (query q into heap firstHeap + q).
