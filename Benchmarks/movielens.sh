@@ -50,7 +50,8 @@ for fold in 1 2 3 4 5; do
     $bin evaluate --format movielens100k --train "$data/ml-100k/u$fold.base" --test "$data/ml-100k/u$fold.test" --quiet \
         --model bpmf --params "$tuned_bpmf/ml100k.json" | awk -v fold="$fold" 'NR==2{print "u" fold ": BPMF RMSE " $3 " (train " $2 " s)"}'
 done
-$bin tune "${kfold[@]}" --model bpmf --iterations 150 --burn-in 20 --trials 8 -o "$tuned_bpmf/ml1m.json" 2>/dev/null
+$bin tune --format csv --data "$ratings" --value-column rating --split kfold:5 --model bpmf --iterations 150 --burn-in 20 --trials 8 \
+    -o "$tuned_bpmf/ml1m.json" 2>/dev/null
 echo "== ML-1M, 5-fold random: BPMF, tuned ($(tr -d ' \n' < "$tuned_bpmf/ml1m.json" | grep -o '"parameters":{[^}]*}'))"
 $bin evaluate "${kfold[@]}" --model bpmf --params "$tuned_bpmf/ml1m.json"
 rm -rf "$tuned_bpmf"
