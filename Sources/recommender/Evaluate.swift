@@ -92,6 +92,12 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Neighbours kept per item (item-knn: default 20; rp3beta: default 200).") var neighbours: Int?
     @Option(help: "RP3beta popularity penalty β (default 0.6); RP3beta's α is --alpha (default 1).") var beta: Float?
     @Option(help: "EASE dropout p (EDLAE, Steck 2020): item i's λ grows by p/(1 − p)·(XᵀX)ᵢᵢ; 0 = plain EASE.") var dropout: Float?
+    @Option(help: "EASE item normalization α (DAN, Park et al. 2025): B → diag(c^α)·B·diag(c^−α), c = item degrees; 0 = none.")
+    var itemNormalization: Float?
+    @Option(help: "EASE user normalization β (DAN): user u enters XᵀX weighted by (its history length)^−β; 0 = none.")
+    var userNormalization: Float?
+    @Option(help: "EASE relaxed diagonal bound ξ (RDLAE, Moon et al. 2023): 0 = zero diagonal (EASE), 1 = unconstrained.")
+    var relaxation: Float?
     @Option(help: "iALS unobserved weight α₀ (Rendle et al. 2022; 1 = Hu et al.).") var unobservedWeight: Float?
     @Option(help: "iALS frequency-scaled regularization exponent ν: λ·(n + α₀·N)^ν per row (0 = plain λ).") var frequencyScaling: Float?
     @Option(help: "Worker threads.") var threads = FlatIndex.defaultThreads
@@ -135,6 +141,9 @@ struct ModelOptions: ParsableArguments {
             case "unobservedWeight": if overriding || unobservedWeight == nil { unobservedWeight = Float(value) }
             case "frequencyScaling": if overriding || frequencyScaling == nil { frequencyScaling = Float(value) }
             case "dropout": if overriding || dropout == nil { dropout = Float(value) }
+            case "itemNormalization": if overriding || itemNormalization == nil { itemNormalization = Float(value) }
+            case "userNormalization": if overriding || userNormalization == nil { userNormalization = Float(value) }
+            case "relaxation": if overriding || relaxation == nil { relaxation = Float(value) }
             default:
                 throw ValidationError("\(source): unknown parameter '\(name)' (known: \(TunedParameters.names.joined(separator: ", ")))")
             }
@@ -196,7 +205,8 @@ struct ModelOptions: ParsableArguments {
             guard let weights = ImplicitALS.Weighting(rawValue: weighting) else { throw ValidationError("--weighting must be none, bm25 or tfidf") }
             return try ItemKNNModel(catalog, neighbours: neighbours ?? 20, weighting: weights, threads: threads)
         case "ease":
-            return try EASEModel(catalog, regularization: regularization ?? 500, dropout: dropout ?? 0, threads: threads)
+            return try EASEModel(catalog, regularization: regularization ?? 500, dropout: dropout ?? 0, itemNormalization: itemNormalization ?? 0,
+                                 userNormalization: userNormalization ?? 0, relaxation: relaxation ?? 0, threads: threads)
         case "rp3beta":
             return try RP3betaModel(catalog, alpha: alpha ?? 1, beta: beta ?? 0.6, neighbours: neighbours ?? 200, threads: threads)
         case "popularity":

@@ -7,8 +7,8 @@ import RecModels
 /// `--params FILE`: `{"model": "ease", "parameters": {"regularization": 512.3}, ...}`.
 struct TunedParameters: Codable {
     /// The JSON names `--params` understands (the command-line options in camelCase).
-    static let names = ["alpha", "beta", "burnIn", "dropout", "factors", "frequencyScaling", "iterations", "learningRate", "neighbours",
-                        "precision", "regularization", "unobservedWeight"]
+    static let names = ["alpha", "beta", "burnIn", "dropout", "factors", "frequencyScaling", "itemNormalization", "iterations", "learningRate",
+                        "neighbours", "precision", "regularization", "relaxation", "unobservedWeight", "userNormalization"]
 
     /// The `--model` the settings are for.
     var model: String
@@ -39,7 +39,10 @@ struct TunedParameters: Codable {
     /// The default search space for `model`.
     static func space(for model: String) throws -> [String: ParameterRange] {
         switch model {
-        case "ease": return ["regularization": .logUniform(1 ... 5000), "dropout": .choice([0, 0.1, 0.2, 0.33, 0.5])]
+        case "ease":
+            // DAN's exponents and RDLAE's bound are searched too; fix one (e.g. --relaxation 0) to keep it out.
+            return ["regularization": .logUniform(1 ... 5000), "dropout": .choice([0, 0.1, 0.2, 0.33, 0.5]),
+                    "itemNormalization": .uniform(0 ... 0.5), "userNormalization": .uniform(0 ... 1), "relaxation": .uniform(0 ... 0.5)]
         case "rp3beta": return ["alpha": .uniform(0.3 ... 1.5), "beta": .uniform(0 ... 1), "neighbours": .integerLog(20 ... 1000)]
         case "als", "als-cholesky":
             return ["factors": .choice([32, 64, 128]), "regularization": .logUniform(0.001 ... 50), "alpha": .logUniform(0.1 ... 50),
@@ -103,6 +106,8 @@ struct Tune: ParsableCommand {
     @Option(help: "The evaluation split whose training part is tuned on: holdout:FRACTION, last:N or kfold:K (first fold).")
     var split = "holdout:0.2"
     @Option(help: "Share of each user's training entries held out for validation.") var validation = 0.2
+    @Option(help: "Validation splits carved (each with its own seed); a setting's score is the mean over them. More splits cost proportionally more but rank close settings more reliably.")
+    var validationSplits = 1
     @Option(help: "random (random search) or halving (successive halving over the iteration budget).") var strategy = "random"
     @Option(help: "Settings to try (halving: settings in the first rung).") var trials = 20
     @Option(help: "halving: iterations of the first rung (default: the full budget / eta², at least 1). The full budget is --iterations, else the model's default.")
@@ -117,8 +122,12 @@ struct Tune: ParsableCommand {
 
     func run() throws {
         guard let part = try data.splits(split, seed: options.seed).first else { throw ValidationError("the split is empty") }
-        let carved = try HyperparameterSearch.validationSplit(part.train, fraction: validation, seed: options.seed &+ 1000)
-        let catalog = try ModelCatalog(training: carved.train)
+        guard validationSplits >= 1 else { throw ValidationError("--validation-splits must be ≥ 1, got \(validationSplits)") }
+        // Carve f uses seed + 1000 + f: carve 0 is the single carve of earlier versions.
+        let carves = try (0 ..< validationSplits).map { f in
+            let carved = try HyperparameterSearch.validationSplit(part.train, fraction: validation, seed: options.seed &+ 1000 &+ UInt64(f))
+            return (catalog: try ModelCatalog(training: carved.train), validation: carved.test)
+        }
         var ranges = try TunedParameters.space(for: options.model)
         for text in space { let (name, range) = try TunedParameters.parseRange(text); ranges[name] = range }
         // Options fixed on the command line (or in --params) are not searched.
@@ -132,8 +141,24 @@ struct Tune: ParsableCommand {
         fixedOptions.threads = max(1, options.threads / max(1, workers))
         let rating = options.isRatingModel, k = self.k
         let metricName = rating ? "RMSE" : "NDCG@\(k)"
-        fputs("tuning \(options.model) on \(carved.train.count) entries, validating on \(carved.test.count) (\(metricName)); searching \(ranges.keys.sorted().joined(separator: ", "))\n", standardError)
-        let validationSet = carved.test, total = trials, trialBase = fixedOptions
+        fputs("tuning \(options.model) on \(carves[0].catalog.history.nonzeroCount) entries, validating on \(carves[0].validation.count)"
+              + (validationSplits > 1 ? " (mean over \(validationSplits) carved splits)" : "")
+              + " (\(metricName)); searching \(ranges.keys.sorted().joined(separator: ", "))\n", standardError)
+        let total = trials, trialBase = fixedOptions
+        // A setting's validation score: the mean over the carved splits (each split's score is
+        // printed too when there are several).
+        let score: @Sendable (ModelOptions, [String: Double]) throws -> Double = { trialOptions, values in
+            let scores = try carves.map { carve -> Double in
+                let model = try trialOptions.trainResolved(carve.catalog, progress: nil)
+                if rating, let factors = model as? FactorModel { return try Evaluation.rating(factors, test: carve.validation).rmse }
+                return try Evaluation.ranking(model, test: carve.validation, k: k).ndcg
+            }
+            let mean = scores.reduce(0, +) / Double(scores.count)
+            if scores.count > 1 {
+                fputs("  validation splits \(describe(values)): \(scores.map { fixed($0, 6) }.joined(separator: " ")) mean \(fixed(mean, 6))\n", standardError)
+            }
+            return mean
+        }
         if strategy == "halving" {
             guard let defaultIterations = Self.defaultIterations[options.model] else {
                 throw ValidationError("--strategy halving needs a model trained in iterations (\(Self.defaultIterations.keys.sorted().joined(separator: ", "))); '\(options.model)' is not")
@@ -157,9 +182,7 @@ struct Tune: ParsableCommand {
                     var trialOptions = trialBase
                     try trialOptions.fill(from: values, overriding: true, source: "trial")
                     trialOptions.iterations = iterations
-                    let model = try trialOptions.trainResolved(catalog, progress: nil)
-                    if rating, let factors = model as? FactorModel { return try Evaluation.rating(factors, test: validationSet).rmse }
-                    return try Evaluation.ranking(model, test: validationSet, k: k).ndcg
+                    return try score(trialOptions, values)
                 })
             var parameters = best.parameters
             for name in ["factors", "neighbours", "burnIn"] where parameters[name] != nil { parameters[name] = parameters[name]!.rounded() }
@@ -180,9 +203,7 @@ struct Tune: ParsableCommand {
             objective: { values in
                 var trialOptions = trialBase
                 try trialOptions.fill(from: values, overriding: true, source: "trial")
-                let model = try trialOptions.trainResolved(catalog, progress: nil)
-                if rating, let factors = model as? FactorModel { return try Evaluation.rating(factors, test: validationSet).rmse }
-                return try Evaluation.ranking(model, test: validationSet, k: k).ndcg
+                return try score(trialOptions, values)
             })
         var parameters = best.parameters
         for name in ["factors", "iterations", "neighbours", "burnIn"] where parameters[name] != nil { parameters[name] = parameters[name]!.rounded() }
@@ -219,6 +240,9 @@ extension ModelOptions {
         if let unobservedWeight { values["unobservedWeight"] = Double(unobservedWeight) }
         if let frequencyScaling { values["frequencyScaling"] = Double(frequencyScaling) }
         if let dropout { values["dropout"] = Double(dropout) }
+        if let itemNormalization { values["itemNormalization"] = Double(itemNormalization) }
+        if let userNormalization { values["userNormalization"] = Double(userNormalization) }
+        if let relaxation { values["relaxation"] = Double(relaxation) }
         return values
     }
 

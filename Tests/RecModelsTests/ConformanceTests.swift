@@ -64,6 +64,9 @@ let candidates: [Candidate] = [
     Candidate(name: "popularity", forRatings: false, train: { try PopularityModel($0) }, open: { try PopularityModel(contentsOf: $0) }),
     Candidate(name: "EASE", forRatings: false, train: { try EASEModel($0, regularization: 20, threads: 2) },
               open: { try EASEModel(contentsOf: $0) }),
+    Candidate(name: "EASE (DAN normalization, relaxed diagonal)", forRatings: false, train: {
+        try EASEModel($0, regularization: 5, dropout: 0.2, itemNormalization: 0.2, userNormalization: 0.5, relaxation: 0.1, threads: 2)
+    }, open: { try EASEModel(contentsOf: $0) }),
     Candidate(name: "RP3beta", forRatings: false, train: { try RP3betaModel($0, alpha: 1, beta: 0.5, neighbours: 50, threads: 2) },
               open: { try RP3betaModel(contentsOf: $0) }),
     Candidate(name: "explicit ALS", forRatings: true, train: { catalog in

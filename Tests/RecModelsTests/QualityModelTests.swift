@@ -418,3 +418,141 @@ struct BayesianMFTests {
         #expect(throws: ModelError.self) { try FactorModel(contentsOf: path) }
     }
 }
+
+@Suite("EASE with DAN normalization and a relaxed diagonal")
+struct NormalizedEASETests {
+    /// Dense double-precision X (users × items) of a catalog.
+    static func dense(_ catalog: ModelCatalog) -> [[Double]] {
+        var x = [[Double]](repeating: [Double](repeating: 0, count: catalog.items.count), count: catalog.users.count)
+        for u in 0 ..< catalog.users.count {
+            let (items, values) = catalog.history.row(u)
+            for (i, v) in zip(items, values) { x[u][Int(i)] += Double(v) }
+        }
+        return x
+    }
+
+    /// The inverse of a symmetric positive definite matrix by Gauss-Jordan elimination.
+    static func inverse(_ matrix: [[Double]]) -> [[Double]] {
+        var g = matrix
+        let n = g.count
+        var inverse = (0 ..< n).map { i in (0 ..< n).map { j in i == j ? 1.0 : 0 } }
+        for column in 0 ..< n {
+            let pivot = g[column][column]
+            for j in 0 ..< n { g[column][j] /= pivot; inverse[column][j] /= pivot }
+            for row in 0 ..< n where row != column {
+                let factor = g[row][column]
+                for j in 0 ..< n { g[row][j] -= factor * g[column][j]; inverse[row][j] -= factor * inverse[column][j] }
+            }
+        }
+        return inverse
+    }
+
+    /// Xᵀ·diag(d^−β)·X built as X̃ᵀX̃ with X̃ = diag(d^(−β/2))·X scaled row by row: another route
+    /// to the weighted Gram matrix than the model's per-entry weights.
+    static func normalizedGram(_ x: [[Double]], beta: Double) -> [[Double]] {
+        let n = x.first?.count ?? 0
+        let scaled = x.map { row -> [Double] in
+            let degree = row.reduce(0, +)
+            let factor = degree > 0 ? pow(degree, -beta / 2) : 0
+            return row.map { $0 * factor }
+        }
+        return (0 ..< n).map { i in (0 ..< n).map { j in scaled.reduce(0) { $0 + $1[i] * $1[j] } } }
+    }
+
+    @Test("DAN: B from the normalized Gram matrix, rescaled by item degrees, computed independently in double precision")
+    func normalizedClosedForm() throws {
+        let catalog = EASETests.small
+        let (lambda, p, alpha, beta) = (2.0, 0.2, 0.3, 0.5)
+        let model = try EASEModel(catalog, regularization: Float(lambda), dropout: Float(p), itemNormalization: Float(alpha),
+                                  userNormalization: Float(beta), threads: 2)
+        let x = Self.dense(catalog), n = catalog.items.count
+        var g = Self.normalizedGram(x, beta: beta)
+        // The penalty uses the unweighted diagonal, here item i's count (X is binary).
+        let counts = (0 ..< n).map { i in x.reduce(0) { $0 + $1[i] } }
+        for i in 0 ..< n { g[i][i] += lambda + p / (1 - p) * counts[i] }
+        let inverse = Self.inverse(g)
+        var worst = 0.0, largest = 0.0, shift = 0.0
+        let plain = EASETests.referenceB(catalog, lambda: lambda, dropout: p)
+        for j in 0 ..< n {
+            let column = model.table.row(j)
+            for i in 0 ..< n where i != j {
+                // EASE on the normalized Gram matrix, then diag(c^α)·B·diag(c^−α).
+                let b = -inverse[i][j] / inverse[j][j] * pow(counts[i] / counts[j], alpha)
+                worst = max(worst, abs(Double(column[i]) - b))
+                largest = max(largest, abs(b))
+                shift = max(shift, abs(b - plain[i][j]))
+            }
+            #expect(column[j] == 0)
+        }
+        #expect(worst < 1e-5 * max(1, largest), "largest difference \(worst) (largest entry \(largest))")
+        #expect(shift > 1e-2 * largest, "normalization should change B (largest change \(shift))")
+    }
+
+    /// Checks the optimality conditions of RDLAE's column problem, min ‖x̃_j − X̃b‖² + Σ Λ_k b_k²
+    /// subject to b_j ≤ ξ, for every column of a model's B: with A = G + Λ, the column b (its
+    /// dropped diagonal b_j recovered from the conditions themselves) must satisfy
+    /// (A·b − G·e_j)_i = 0 for i ≠ j, and −μ_j at i = j with μ_j ≥ 0, b_j ≤ ξ and μ_j·(ξ − b_j) = 0.
+    /// Returns how many columns had the constraint active (μ_j > 0), and the recovered diagonal.
+    @discardableResult
+    static func checkOptimality(_ model: EASEModel, _ catalog: ModelCatalog, lambda: Double, p: Double, xi: Double) -> (active: Int, diagonal: [Double]) {
+        let x = dense(catalog), n = catalog.items.count
+        let g = normalizedGram(x, beta: 0)
+        var a = g
+        for i in 0 ..< n { a[i][i] += lambda + p / (1 - p) * g[i][i] }
+        var active = 0, diagonal: [Double] = []
+        for j in 0 ..< n {
+            let column = model.table.row(j).map(Double.init)
+            // r_i = G_ij − Σ_{k≠j} A_ik b_k must equal A_ij·b_j for every i ≠ j: fit b_j, check the rest.
+            var r = [Double](repeating: 0, count: n)
+            for i in 0 ..< n { r[i] = g[i][j] - (0 ..< n).reduce(0) { $1 == j ? $0 : $0 + a[i][$1] * column[$1] } }
+            let off = (0 ..< n).filter { $0 != j }
+            let bj = off.reduce(0) { $0 + r[$1] * a[$1][j] } / off.reduce(0) { $0 + a[$1][j] * a[$1][j] }
+            diagonal.append(bj)
+            let scale = max(1, off.map { abs(g[$0][j]) }.max()!)
+            for i in off { #expect(abs(r[i] - a[i][j] * bj) < 1e-3 * scale, "column \(j), row \(i): stationarity off by \(r[i] - a[i][j] * bj)") }
+            let mu = r[j] - a[j][j] * bj
+            #expect(mu > -1e-3 * scale, "column \(j): multiplier \(mu) < 0")
+            #expect(bj < xi + 1e-4, "column \(j): diagonal \(bj) above ξ = \(xi)")
+            if mu > 1e-3 * scale {
+                active += 1
+                #expect(abs(bj - xi) < 1e-4, "column \(j): active constraint, yet diagonal \(bj) ≠ ξ")
+            }
+        }
+        return (active, diagonal)
+    }
+
+    @Test("RDLAE: every column satisfies the optimality conditions of the relaxed problem; ξ = 0 is EASE, ξ = 1 unconstrained")
+    func relaxedDiagonal() throws {
+        let catalog = EASETests.small
+        let (lambda, p): (Float, Float) = (3, 0.1)
+        // ξ = 1: no column is constrained (the DLAE solution).
+        let free = try EASEModel(catalog, regularization: lambda, dropout: p, relaxation: 1, threads: 1)
+        let unconstrained = Self.checkOptimality(free, catalog, lambda: Double(lambda), p: Double(p), xi: 1)
+        #expect(unconstrained.active == 0)
+        // ξ at the median of the unconstrained diagonal: about half the columns hit the bound.
+        let xi = unconstrained.diagonal.sorted()[catalog.items.count / 2]
+        let relaxed = try EASEModel(catalog, regularization: lambda, dropout: p, relaxation: Float(xi), threads: 2)
+        let active = Self.checkOptimality(relaxed, catalog, lambda: Double(lambda), p: Double(p), xi: xi).active
+        #expect(active > 0 && active < catalog.items.count, "\(active) of \(catalog.items.count) columns at the bound ξ = \(xi)")
+        // ξ = 0: every column at b_j = 0, the EASE solution.
+        let strict = try EASEModel(catalog, regularization: lambda, dropout: p, relaxation: 0, threads: 1)
+        #expect(Self.checkOptimality(strict, catalog, lambda: Double(lambda), p: Double(p), xi: 0).active == catalog.items.count)
+    }
+
+    @Test("the options are saved in the model file and checked when it is opened")
+    func savedOptions() throws {
+        let model = try EASEModel(plantedCatalog, regularization: 15, dropout: 0.2, itemNormalization: 0.25, userNormalization: 0.5,
+                                  relaxation: 0.2, threads: 2)
+        let path = "/tmp/ease-dan-\(getpid()).rkm"
+        defer { unlink(path) }
+        try model.save(to: path)
+        let opened = try EASEModel(contentsOf: path)
+        #expect(opened.itemNormalization == 0.25 && opened.userNormalization == 0.5 && opened.relaxation == 0.2 && opened.dropout == 0.2)
+        #expect(try opened.recommend(users: [0, 1, 2], k: 10, excludeSeen: true, filter: nil) == model.recommend(users: [0, 1, 2], k: 10, excludeSeen: true, filter: nil))
+        for (item, user, xi) in [(Float(-0.1), Float(0), Float(0)), (0, 2.5, 0), (0, 0, 1.5)] {
+            #expect(throws: ModelError.self) {
+                try EASEModel(EASETests.small, regularization: 5, itemNormalization: item, userNormalization: user, relaxation: xi)
+            }
+        }
+    }
+}

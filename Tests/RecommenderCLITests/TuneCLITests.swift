@@ -24,11 +24,40 @@ struct TuneCLITests {
         #expect(evaluated.status == 0 && evaluated.output.contains("MRR@10"), "\(evaluated.output)")
         let trained = run("\(cli) train \(data) --model ease --params \(directory)/ease.json -o \(directory)/ease.rkm")
         #expect(trained.status == 0, "\(trained.output)")
-        #expect(try EASEModel(contentsOf: "\(directory)/ease.rkm").regularization == Float(lambda ?? 0))
+        // The default space searches DAN's exponents and RDLAE's bound too; the trained model carries them.
+        let saved = try EASEModel(contentsOf: "\(directory)/ease.rkm"), parameters = json["parameters"] as? [String: Double] ?? [:]
+        #expect(saved.regularization == Float(lambda ?? 0))
+        for (name, value, range) in [("itemNormalization", saved.itemNormalization, 0 ... 0.5), ("userNormalization", saved.userNormalization, 0 ... 1),
+                                     ("relaxation", saved.relaxation, 0 ... 0.5)] {
+            #expect(parameters[name].map { range.contains($0) && Float($0) == value } == true, "\(name): \(json)")
+        }
         let added = run("\(cli) models add --store \(directory)/store \(data) --name e --model ease --params \(directory)/ease.json")
         #expect(added.status == 0 && added.output.contains("(ease)"), "\(added.output)")
         let mismatched = run("\(cli) evaluate \(data) --model als --params \(directory)/ease.json --quiet")
         #expect(mismatched.status != 0 && mismatched.output.contains("pass --model ease"), "\(mismatched.output)")
+    }
+
+    @Test("tune --validation-splits K scores a setting by its mean over K carved splits, the first being the single carve")
+    func severalValidationSplits() throws {
+        let workspace = try SyntheticEventsWorkspace("tune-splits")
+        defer { workspace.remove() }
+        let directory = workspace.directory, cli = workspace.cli, data = workspace.data
+        let point = "--space regularization=choice:20 dropout=choice:0 itemNormalization=choice:0 userNormalization=choice:0 relaxation=choice:0"
+        let single = run("\(cli) tune \(data) --model ease --trials 1 \(point) -o \(directory)/one.json")
+        let three = run("\(cli) tune \(data) --model ease --trials 1 --validation-splits 3 \(point) -o \(directory)/three.json")
+        #expect(single.status == 0 && three.status == 0, "\(single.output)\n\(three.output)")
+        func validation(_ file: String) throws -> Double {
+            let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(directory)/\(file)"))) as! [String: Any]
+            return json["validation"] as! Double
+        }
+        let line = three.output.split(separator: "\n").first { $0.contains("validation splits") }.map(String.init) ?? ""
+        let numbers = line.split(separator: ":").last!.split(separator: " ").compactMap { Double($0) }
+        #expect(numbers.count == 4, "\(three.output)")   // three splits, then the mean
+        if numbers.count == 4 {
+            #expect(abs(numbers[0] - (try validation("one.json"))) < 1e-6, "the first carve is the single carve: \(line)")
+            #expect(Set(numbers[0 ..< 3]).count == 3, "the carves differ: \(line)")
+            #expect(abs((numbers[0] + numbers[1] + numbers[2]) / 3 - (try validation("three.json"))) < 1e-5, "\(line)")
+        }
     }
 
     @Test("tune --strategy halving races settings over growing iteration budgets and writes the budget the best reached")
