@@ -10,7 +10,8 @@ same run.
 
 Saturation: N events are produced first, then one processor consumes them; the rate is events
 answered per second between the first and the last result. Latency: a fresh processor, events
-produced at half the saturation rate measured for that batch size, each event's `time` its
+produced at half the saturation rate measured for that batch size (the producing thread wakes
+at most once a millisecond and produces every event due by then), each event's `time` its
 production time; latency = result received − newest event time of that result.
 
 Breakdown (printed after the table, per batch size, at half load): where the events' time went,
@@ -26,6 +27,8 @@ application sets) and, on the consumer, `fetch.wait.max.ms` 10 — a Tansu quirk
 fetch only when its wait expires, not when data arrives (measured: event → consumer ≈ half the
 wait, 240 ms at librdkafka's default 500), where a Kafka broker answers as soon as
 `fetch.min.bytes` (1) is there. The processor's consumer uses the same 10 ms (`KafkaConsumer`).
+`--client-linger-ms`, `--client-fetch-wait-ms`, `--linger-ms` (the processor's micro-batch
+linger), `--processor-kafka KEY=VALUE` and `--processor-args` vary these for experiments.
 
 On a 2-core machine the broker is the largest user of CPU besides the processor: Tansu spends
 about 0.3–0.5 cores per consumer reading 2,000 messages/s, so at half load the three parties
@@ -86,6 +89,12 @@ def main():
     parser.add_argument("--stream-users", type=int, default=5_000, help="distinct (fresh) users in the event stream")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 64, 256])
     parser.add_argument("--latency-seconds", type=float, default=6.0)
+    parser.add_argument("--linger-ms", type=int, default=5, help="the processor's --linger-ms")
+    parser.add_argument("--processor-kafka", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra librdkafka setting for the processor (its --kafka; repeatable)")
+    parser.add_argument("--processor-args", default="", help="extra arguments for `recommender stream` (one string, split on spaces)")
+    parser.add_argument("--client-linger-ms", type=float, default=5, help="this application's producer linger.ms")
+    parser.add_argument("--client-fetch-wait-ms", type=int, default=10, help="this application's consumer fetch.wait.max.ms")
     parser.add_argument("--latencies-file", help="write each half-load result's (seconds since the run's first result, latency ms, "
                         "events answered) per batch size to this JSON file")
     args = parser.parse_args()
@@ -129,7 +138,9 @@ def main():
             f.writelines(line + "\n" for _, line in events)
 
         print(f"catalog {args.items} items × {args.factors} factors; {args.events} events from {args.stream_users} fresh users; "
-              f"broker Tansu on loopback; one processor\n")
+              f"broker Tansu on loopback; one processor")
+        print(f"application: producer linger {args.client_linger_ms} ms, consumer fetch wait {args.client_fetch_wait_ms} ms; processor: "
+              f"linger {args.linger_ms} ms {' '.join(args.processor_kafka + args.processor_args.split())}\n")
         print(f"{'batch':>6} {'bound ev/s':>11} {'stream ev/s':>12} {'ratio':>6} {'half-load ev/s':>15} {'p50 ms':>7} {'p99 ms':>7}")
         admin = AdminClient({"bootstrap.servers": broker, "log_level": 0})
         for batch in args.batch_sizes:
@@ -143,16 +154,18 @@ def main():
                 topics = [f"ev-{tag}", f"res-{tag}", f"ev-{tag}.dead-letter"]
                 for future in admin.create_topics([NewTopic(t, 4, 1) for t in topics]).values():
                     future.result(10)
-                producer = Producer({"bootstrap.servers": broker, "socket.nagle.disable": True, "log_level": 0})
+                producer = Producer({"bootstrap.servers": broker, "socket.nagle.disable": True, "log_level": 0,
+                                     "linger.ms": args.client_linger_ms})
                 consumer = Consumer({"bootstrap.servers": broker, "group.id": f"r-{tag}", "auto.offset.reset": "earliest",
-                                     "session.timeout.ms": 6000, "log_level": 0, "fetch.wait.max.ms": 10,
+                                     "session.timeout.ms": 6000, "log_level": 0, "fetch.wait.max.ms": args.client_fetch_wait_ms,
                                      "socket.nagle.disable": True})
                 consumer.subscribe([topics[1]])
                 log = open(os.path.join(work, f"proc-{tag}.log"), "w")
                 report = os.path.join(work, f"stages-{tag}.json")
                 process = subprocess.Popen([args.binary, "stream", "--brokers", broker, "--events", topics[0], "--results", topics[1],
-                                            "--group", f"g-{tag}", "--store", store, "--batch-size", str(batch), "--linger-ms", "5",
-                                            "--session-timeout-ms", "6000", "--stage-report", report], stdout=log, stderr=subprocess.STDOUT)
+                                            "--group", f"g-{tag}", "--store", store, "--batch-size", str(batch), "--linger-ms", str(args.linger_ms),
+                                            "--session-timeout-ms", "6000", "--stage-report", report]
+                                           + [f"--kafka={setting}" for setting in args.processor_kafka] + args.processor_args.split(), stdout=log, stderr=subprocess.STDOUT)
                 processes.append(process)
                 received = []
                 started = None  # (wall, broker, application, processor) at the first result
@@ -173,14 +186,18 @@ def main():
                         start = time.time()
                         n = 0
                         while time.time() - start < args.latency_seconds:
-                            due = start + n / produce_at
-                            wait = due - time.time()
+                            # Wake at most once a millisecond and produce every event due by
+                            # then, each stamped when produced: the same steady rate, without a
+                            # wake-up per event (this application's CPU competes with the
+                            # processor and the broker for the same 2 cores).
+                            wait = start + n / produce_at - time.time()
                             if wait > 0:
-                                time.sleep(wait)
-                            user, line = event_line(n, time.time())
-                            producer.produce(topics[0], key=user, value=line)
+                                time.sleep(max(wait, 0.001))
+                            while n < (time.time() - start) * produce_at:
+                                user, line = event_line(n, time.time())
+                                producer.produce(topics[0], key=user, value=line)
+                                n += 1
                             producer.poll(0)
-                            n += 1
                         producer.flush(60)
                         expected = n
 

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import RecEngine
+import RecKernels
 
 /// A request to stop, set from a signal handler or another thread; the processor finishes the
 /// micro-batch in flight, commits and returns.
@@ -255,7 +256,8 @@ public final class KafkaStream {
         }
         let prepared = processor.prepare(pending, state: state)
         let stateDone = wallClock()
-        let results = processor.score(prepared)
+        let threads = processor.options.scoringThreads(forBatchOf: pending.count + deadLetters.count, fullBatch: ScoringThreads.limit)
+        let results = ScoringThreads.$limit.withValue(threads) { processor.score(prepared) }
         let scored = wallClock()
         var offsets: [Int32: Int64] = [:]
         for event in pending { offsets[event.partition] = max(offsets[event.partition] ?? -1, event.offset) }

@@ -11,6 +11,18 @@ public struct StreamOptions: Sendable {
     public var batchSize: Int = 256
     /// How long the first event of a batch waits for more before the batch is scored.
     public var lingerMilliseconds: Int = 5
+    /// Kernel threads for a micro-batch that closed before it was full (light load: nothing else
+    /// was waiting); nil: as many as a full batch. A full batch means a backlog, where every core
+    /// on one batch gives the most events per second; a partial batch is latency-bound, and on
+    /// one thread it never waits for a helper thread that the broker or other processes preempted.
+    public var partialBatchThreads: Int? = 1
+
+    /// The kernel thread limit for a micro-batch of `events` events (dead letters included):
+    /// ``partialBatchThreads`` when it closed before reaching ``batchSize``, else `fullBatch`
+    /// (the caller's ``ScoringThreads/limit``; nil: every core).
+    public func scoringThreads(forBatchOf events: Int, fullBatch: Int?) -> Int? {
+        events < batchSize ? partialBatchThreads ?? fullBatch : fullBatch
+    }
     /// Recent events kept per user (oldest dropped first).
     public var historyPerUser: Int = 50
     /// Users kept per partition (least recently updated dropped first).

@@ -26,6 +26,8 @@ struct Stream: ParsableCommand {
     @Option(name: .shortAndLong, help: "Results per user.") var k = 10
     @Option(help: "Events scored together in one micro-batch, at most.") var batchSize = 256
     @Option(help: "Milliseconds the first event of a batch waits for more.") var lingerMs = 5
+    @Option(help: "Kernel threads for a micro-batch that closed before it was full (0: all cores, as a full one).")
+    var partialBatchThreads = 1
     @Option(help: "Recent events kept per user.") var history = 50
     @Option(help: "Users kept per partition (least recently updated dropped first).") var usersPerPartition = 200_000
     @Option(help: "Messages larger than this many bytes go to the dead-letter topic.") var maxEventBytes = 65_536
@@ -64,6 +66,7 @@ struct Stream: ParsableCommand {
         options.k = k
         options.batchSize = batchSize
         options.lingerMilliseconds = lingerMs
+        options.partialBatchThreads = partialBatchThreads > 0 ? partialBatchThreads : nil
         options.historyPerUser = history
         options.usersPerPartition = usersPerPartition
         options.maximumEventBytes = maxEventBytes

@@ -93,4 +93,18 @@ struct StreamProcessingTests {
         let direct = try model.recommend(history: [("1", 1), ("2", 1), ("4", 1)], k: 5).map(\.item)
         #expect(results[0].items == direct)
     }
+
+    @Test("a micro-batch that closed before it was full scores on the partial-batch threads; a full one on the caller's limit")
+    func partialBatchThreads() {
+        var options = StreamOptions()
+        options.batchSize = 16
+        #expect(options.partialBatchThreads == 1)
+        #expect(options.scoringThreads(forBatchOf: 15, fullBatch: nil) == 1)
+        #expect(options.scoringThreads(forBatchOf: 1, fullBatch: 2) == 1)
+        #expect(options.scoringThreads(forBatchOf: 16, fullBatch: nil) == nil)
+        #expect(options.scoringThreads(forBatchOf: 16, fullBatch: 2) == 2)
+        options.partialBatchThreads = nil
+        #expect(options.scoringThreads(forBatchOf: 15, fullBatch: nil) == nil)
+        #expect(options.scoringThreads(forBatchOf: 15, fullBatch: 2) == 2)
+    }
 }
