@@ -1,5 +1,6 @@
 import Foundation
 import RecEngine
+import RecKernels
 
 /// What the stream processor accepts and how it weighs event types.
 public struct StreamOptions: Sendable {
@@ -249,6 +250,6 @@ public struct CapturedPartitionState: Sendable {
         let data = try JSONEncoder().encode(snapshot)
         let url = URL(fileURLWithPath: path)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try data.write(to: url, options: .atomic)
+        try AtomicFile.write(Array(data), to: path)
     }
 }

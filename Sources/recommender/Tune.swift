@@ -33,7 +33,8 @@ struct TunedParameters: Codable {
     func write(to path: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(self).write(to: URL(fileURLWithPath: path), options: .atomic)
+        // AtomicFile, not Foundation's `.atomic`: renaming over `-o /dev/null` replaces the device.
+        try AtomicFile.write(Array(try encoder.encode(self)), to: path)
     }
 
     /// The default search space for `model`.

@@ -13,8 +13,13 @@ struct TuneCLITests {
         defer { workspace.remove() }
         let directory = workspace.directory, cli = workspace.cli, data = workspace.data
 
-        let tuned = run("\(cli) tune \(data) --model ease --trials 4 --space regularization=log:1:100 -o \(directory)/ease.json")
+        // -o names a symbolic link: the link stays a link and its target gets the JSON (an atomic
+        // rename over the link, as Foundation's `.atomic` does, would replace it; over /dev/null, the device).
+        try FileManager.default.createSymbolicLink(atPath: "\(directory)/link.json", withDestinationPath: "\(directory)/ease.json")
+        let tuned = run("\(cli) tune \(data) --model ease --trials 4 --space regularization=log:1:100 -o \(directory)/link.json")
         #expect(tuned.status == 0 && tuned.output.contains("trial 4/4") && tuned.output.contains("best NDCG@10"), "\(tuned.output)")
+        let linkType = try FileManager.default.attributesOfItem(atPath: "\(directory)/link.json")[.type] as? FileAttributeType
+        #expect(linkType == .typeSymbolicLink, "tune -o replaced the symbolic link")
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(directory)/ease.json"))) as! [String: Any]
         #expect(json["model"] as? String == "ease")
         let lambda = (json["parameters"] as? [String: Double])?["regularization"]
