@@ -19,6 +19,12 @@ public struct EngineOptions: Sendable {
     /// answer is the one the request gets alone (the batch guarantee: the same items; scores
     /// to float rounding, bit for bit on a compressed table). 1: each request alone.
     public var gatheredRequests: Int = 4
+    /// How much lower the workers' CPU priority is than the threads that hand them requests
+    /// (Linux niceness added to each worker thread, 0...19). With workers busy on every core, a
+    /// server's I/O threads then get a core as soon as they wake, instead of waiting a time
+    /// slice behind a scan: requests keep reaching the queue and answers keep leaving it, and
+    /// the workers use the rest of the CPU. 0 (the default): the same priority.
+    public var workerNiceness: Int = 0
     /// Recent events kept per user for feedback.
     public var recentEventsPerUser: Int = 50
     /// Users whose recent events are kept; the least recently updated is evicted beyond it.
@@ -160,7 +166,8 @@ public final class Engine: Sendable {
         let requestCounter = Counter(label: "recommender_requests"), failureCounter = Counter(label: "recommender_request_failures")
         // With several workers each request (or gathered batch) scores on one core.
         let threads = options.workerThreads > 1 ? 1 : nil as Int?
-        pool = WorkerPool(threads: options.workerThreads, limit: options.maximumQueuedRequests, maximumGathered: options.gatheredRequests) { queued in
+        pool = WorkerPool(threads: options.workerThreads, limit: options.maximumQueuedRequests, maximumGathered: options.gatheredRequests,
+                          niceness: options.workerNiceness) { queued in
             let answers = ScoringThreads.$limit.withValue(threads ?? ScoringThreads.limit) {
                 queued[0].pipeline.run(batch: queued.map(\.request), models: models)
             }

@@ -32,6 +32,9 @@ struct Serve: ParsableCommand {
     @Option(help: "Engine worker threads (default: one per core).") var workers: Int?
     @Option(help: "Engine calls allowed to wait for a worker before 503.") var maximumQueued = 1024
     @Option(help: "Requests for one pipeline queued behind each other that the engine answers together, in one batch (1: each alone).") var gather = EngineOptions().gatheredRequests
+    @Option(help: "How much lower the engine workers' CPU priority is than the HTTP threads' (Linux niceness, 0...19), so reading requests and writing answers never waits behind a scan.") var workerNiceness = 10
+    @Option(help: "HTTP event loop threads; the route handlers' tasks run on them too (see --handlers-on-cooperative-pool). Default: one per 4 cores, at least 1.") var eventLoops = max(1, SystemInfo.cores / 4)
+    @Flag(help: "Run route handlers on Swift's cooperative pool instead of the event loops (one more thread hop per request; for comparison).") var handlersOnCooperativePool = false
     @Option(help: "Feedback events kept per user.") var recentEventsPerUser = 50
     @Option(help: "Users whose feedback is kept.") var recentEventsUsers = 100_000
     @Option(help: "Demo catalog items (without --store).") var demoItems = 2_000
@@ -40,15 +43,19 @@ struct Serve: ParsableCommand {
 
     func validate() throws {
         guard (0 ... 65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
-        guard maximumK >= 1, maximumSessionItems >= 1, gather >= 1, maximumBodyBytes >= 1024, maximumQueued >= 0, (workers ?? 1) >= 1,
+        guard maximumK >= 1, maximumSessionItems >= 1, gather >= 1, eventLoops >= 1, (0 ... 19).contains(workerNiceness), maximumBodyBytes >= 1024, maximumQueued >= 0, (workers ?? 1) >= 1,
               recentEventsPerUser >= 1, recentEventsUsers >= 1 else {
-            throw ValidationError("limits must be positive (--maximum-body-bytes at least 1024)")
+            throw ValidationError("limits must be positive (--maximum-body-bytes at least 1024, --worker-niceness 0...19)")
         }
         if store == nil, settings != nil { throw ValidationError("--settings needs --store (the demo catalog brings its own)") }
         if store == nil, registry.registry != nil { throw ValidationError("--registry needs --store (the registry's local cache)") }
     }
 
     func run() throws {
+        // First, before any task exists: the tasks of route handlers then run on the event loops.
+        if !RecommenderServer.setUpEventLoops(eventLoops, runningTasks: !handlersOnCooperativePool), !handlersOnCooperativePool {
+            print("note: this Swift runtime cannot run tasks on the event loops; route handlers run on the cooperative pool")
+        }
         var configuration = ServerConfiguration()
         configuration.host = host
         configuration.port = port
@@ -57,6 +64,7 @@ struct Serve: ParsableCommand {
         configuration.maximumBodyBytes = maximumBodyBytes
         configuration.engine.maximumQueuedRequests = maximumQueued
         configuration.engine.gatheredRequests = gather
+        configuration.engine.workerNiceness = workerNiceness
         configuration.engine.workerThreads = workers ?? SystemInfo.cores
         configuration.engine.recentEventsPerUser = recentEventsPerUser
         configuration.engine.recentEventsUsers = recentEventsUsers

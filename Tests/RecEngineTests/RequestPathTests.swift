@@ -192,6 +192,21 @@ struct AsyncEntryTests {
         #expect(try await second.value.items.count == 3)
     }
 
+    @Test("workers run at the configured niceness below their creator's priority (Linux); 0 leaves it unchanged", arguments: [7, 0])
+    func workerNiceness(niceness: Int) async throws {
+        var options = EngineOptions()
+        options.workerThreads = 2
+        options.workerNiceness = niceness
+        // Threads start with their creator's niceness: the engine is made on this thread.
+        let creator = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+        let engine = Engine(models: servedModels(), pipelines: [], options: options)
+        var seen: Set<Int32> = []
+        for _ in 0 ..< 8 { seen.insert(try await engine.run { getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) }) }
+        #expect(seen == [min(19, creator + Int32(niceness))])
+        // The niceness is the workers' alone (not the process's): the calling thread keeps its own.
+        #expect(getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) == creator)
+    }
+
     @Test("async requests queued behind each other for one pipeline are answered in one batch, up to gatheredRequests; answers equal the synchronous ones", arguments: [4, 1])
     func gathering(gathered: Int) async throws {
         let manager = servedModels()

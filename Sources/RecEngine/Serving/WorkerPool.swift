@@ -44,14 +44,28 @@ final class WorkerPool: @unchecked Sendable {  // every mutable field is guarded
 
     /// A pool of `threads` workers; `answer` answers a gathered list of requests (all for one
     /// pipeline) and resumes each one's continuation.
-    init(threads: Int, limit: Int, maximumGathered: Int = 1, answer: @escaping @Sendable ([QueuedRequest]) -> Void) {
+    /// Each worker thread runs `niceness` (0...19) below the creating process's priority.
+    init(threads: Int, limit: Int, maximumGathered: Int = 1, niceness: Int = 0, answer: @escaping @Sendable ([QueuedRequest]) -> Void) {
         self.threads = max(1, threads)
         self.limit = max(1, limit)
         self.maximumGathered = max(1, maximumGathered)
         self.answer = answer
         for n in 0 ..< self.threads {
-            let thread = Thread { [self] in work() }
-            thread.name = "recommender-engine-\(n)"
+            let thread = Thread { [self] in
+                // Named by the thread itself through Linux's /proc (Foundation's `Thread.name` misses a
+                // thread that starts running before `start()` returns); at most 15 bytes, Linux's
+                // limit, so profilers and /proc show which threads are the engine's.
+                if let comm = fopen("/proc/thread-self/comm", "w") {
+                    fputs("rec-engine-\(n)", comm)
+                    fclose(comm)
+                }
+                if niceness > 0 {
+                    // On Linux niceness is per thread: `who` 0 is the calling thread alone.
+                    let own = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+                    _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, min(19, own + Int32(min(niceness, 19))))
+                }
+                work()
+            }
             thread.start()
         }
     }
