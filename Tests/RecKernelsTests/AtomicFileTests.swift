@@ -47,4 +47,21 @@ struct AtomicFileTests {
         #expect(Array(contents.prefix(max(0, count))) == Array("new".utf8))
         #expect(try SystemCalls.entries(of: directory).sorted() == ["current.bin", "v1.bin"])
     }
+
+    @Test("a link whose target does not exist yet stays a link, and a relative target is created beside it")
+    func danglingRelativeLinkIsFollowed() throws {
+        let directory = temporaryDirectory()
+        defer { removeDirectory(directory) }
+        #expect(mkdir(directory + "/versions", 0o755) == 0)
+        #expect(symlink("versions/v2.bin", directory + "/current.bin") == 0)
+        try AtomicFile.write(Array("fresh".utf8), to: directory + "/current.bin")
+        var link = stat()
+        #expect(lstat(directory + "/current.bin", &link) == 0)
+        #expect(link.st_mode & S_IFMT == S_IFLNK, "the link was replaced by a file")
+        let descriptor = open(directory + "/versions/v2.bin", O_RDONLY)
+        defer { close(descriptor) }
+        var contents = [UInt8](repeating: 0, count: 16)
+        let count = read(descriptor, &contents, contents.count)
+        #expect(Array(contents.prefix(max(0, count))) == Array("fresh".utf8))
+    }
 }

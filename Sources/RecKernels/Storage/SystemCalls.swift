@@ -208,17 +208,38 @@ package enum SystemCalls {
     }
 
     /// Where an atomic write to `path` goes: a symbolic link is followed (the link stays and its
-    /// target is replaced), and a path that is not a regular file is written in place.
+    /// target is replaced), also one whose target does not exist yet (the target is created, as a
+    /// shell's `>` does), and a path that is not a regular file is written in place. A chain of
+    /// more than ``maximumLinkHops`` links (a cycle) is replaced like a missing file.
     static func writeTarget(_ path: String) -> WriteTarget {
-        var status = stat()
-        guard stat(path, &status) == 0 else { return .replace(path) }
-        let type = status.st_mode & S_IFMT
-        if type != S_IFREG && type != S_IFDIR { return .writeInPlace }
-        var link = stat()
-        if lstat(path, &link) == 0, (link.st_mode & S_IFMT) == S_IFLNK, let resolved = try? canonicalPath(path) {
-            return .replace(resolved)
+        var current = path
+        for _ in 0 ... maximumLinkHops {
+            var link = stat()
+            guard lstat(current, &link) == 0 else { return .replace(current) }
+            switch link.st_mode & S_IFMT {
+            case S_IFLNK:
+                guard let target = linkTarget(current) else { return .replace(current) }
+                // A relative target is relative to the link's folder.
+                let folder = FilePath(current).removingLastComponent().string
+                current = target.hasPrefix("/") || folder.isEmpty ? target : folder + "/" + target
+            case S_IFREG, S_IFDIR:
+                return .replace(current)
+            default:
+                return .writeInPlace
+            }
         }
         return .replace(path)
+    }
+
+    /// Links followed before a path is taken for a cycle (Linux's own limit, `MAXSYMLINKS`).
+    static let maximumLinkHops = 40
+
+    /// The path a symbolic link holds (`readlink`), or nil when `path` is not a readable link.
+    private static func linkTarget(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let count = readlink(path, &buffer, buffer.count - 1)
+        guard count > 0 else { return nil }
+        return String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     static func openExistingForWriting(_ path: String) throws -> FileDescriptor {
