@@ -37,14 +37,7 @@ struct AtomicFileTests {
         try AtomicFile.write(Array("old".utf8), to: directory + "/v1.bin")
         #expect(symlink(directory + "/v1.bin", directory + "/current.bin") == 0)
         try AtomicFile.write(Array("new".utf8), to: directory + "/current.bin")
-        var link = stat()
-        #expect(lstat(directory + "/current.bin", &link) == 0)
-        #expect(link.st_mode & S_IFMT == S_IFLNK, "the link was replaced by a file")
-        let descriptor = open(directory + "/v1.bin", O_RDONLY)
-        defer { close(descriptor) }
-        var contents = [UInt8](repeating: 0, count: 16)
-        let count = read(descriptor, &contents, contents.count)
-        #expect(Array(contents.prefix(max(0, count))) == Array("new".utf8))
+        expectLink(directory + "/current.bin", holding: "new", at: directory + "/v1.bin")
         #expect(try SystemCalls.entries(of: directory).sorted() == ["current.bin", "v1.bin"])
     }
 
@@ -55,13 +48,18 @@ struct AtomicFileTests {
         #expect(mkdir(directory + "/versions", 0o755) == 0)
         #expect(symlink("versions/v2.bin", directory + "/current.bin") == 0)
         try AtomicFile.write(Array("fresh".utf8), to: directory + "/current.bin")
-        var link = stat()
-        #expect(lstat(directory + "/current.bin", &link) == 0)
-        #expect(link.st_mode & S_IFMT == S_IFLNK, "the link was replaced by a file")
-        let descriptor = open(directory + "/versions/v2.bin", O_RDONLY)
+        expectLink(directory + "/current.bin", holding: "fresh", at: directory + "/versions/v2.bin")
+    }
+
+    /// Expects `link` to be still a symbolic link and `target` to hold `text`.
+    private func expectLink(_ link: String, holding text: String, at target: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        var status = stat()
+        #expect(lstat(link, &status) == 0, sourceLocation: sourceLocation)
+        #expect(status.st_mode & S_IFMT == S_IFLNK, "the link was replaced by a file", sourceLocation: sourceLocation)
+        let descriptor = open(target, O_RDONLY)
         defer { close(descriptor) }
-        var contents = [UInt8](repeating: 0, count: 16)
+        var contents = [UInt8](repeating: 0, count: 64)
         let count = read(descriptor, &contents, contents.count)
-        #expect(Array(contents.prefix(max(0, count))) == Array("fresh".utf8))
+        #expect(Array(contents.prefix(max(0, count))) == Array(text.utf8), sourceLocation: sourceLocation)
     }
 }

@@ -57,15 +57,7 @@ struct EASETests {
             for (a, va) in zip(items, values) { for (b, vb) in zip(items, values) { g[Int(a)][Int(b)] += Double(va * vb) } }
         }
         for i in 0 ..< n { g[i][i] += lambda + dropout / (1 - dropout) * g[i][i] }
-        var inverse = (0 ..< n).map { i in (0 ..< n).map { j in i == j ? 1.0 : 0 } }
-        for column in 0 ..< n {
-            let pivot = g[column][column]
-            for j in 0 ..< n { g[column][j] /= pivot; inverse[column][j] /= pivot }
-            for row in 0 ..< n where row != column {
-                let factor = g[row][column]
-                for j in 0 ..< n { g[row][j] -= factor * g[column][j]; inverse[row][j] -= factor * inverse[column][j] }
-            }
-        }
+        let inverse = Self.inverse(g)
         return (0 ..< n).map { i in (0 ..< n).map { j in i == j ? 0 : -inverse[i][j] / inverse[j][j] } }
     }
 
