@@ -80,7 +80,7 @@ struct DataOptions: ParsableArguments {
 
 /// Which model to train, with its hyper-parameters.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "als, als-cholesky, als-explicit, bpr, biased-mf, bpmf, item-knn, ease, rp3beta or popularity.") var model = "als"
+    @Option(help: "als, als-cholesky, als-explicit, bpr, biased-mf, bpmf, item-knn, ease, rp3beta, popularity or blend.") var model = "als"
     @Option(help: "Latent factors.") var factors: Int?
     @Option(help: "Iterations (ALS, BPR), epochs (biased MF) or Gibbs sweeps (bpmf).") var iterations: Int?
     @Option(help: "bpmf: sweeps discarded before samples are kept (default 20).") var burnIn: Int?
@@ -100,6 +100,10 @@ struct ModelOptions: ParsableArguments {
     var relaxation: Float?
     @Option(help: "iALS unobserved weight α₀ (Rendle et al. 2022; 1 = Hu et al.).") var unobservedWeight: Float?
     @Option(help: "iALS frequency-scaled regularization exponent ν: λ·(n + α₀·N)^ν per row (0 = plain λ).") var frequencyScaling: Float?
+    @Option(parsing: .upToNextOption, help: "blend: the two component models' settings files (as `tune -o` writes them); each names its --model.")
+    var blendParams: [String] = []
+    @Option(help: "blend: the second component's share w: score = (1 − w)·first + w·second, each min–max normalized over its top candidates.")
+    var blendWeight: Float?
     @Option(help: "Worker threads.") var threads = FlatIndex.defaultThreads
     @Option(help: "Random seed.") var seed: UInt64 = 1
     @Option(help: "Hyper-parameters as JSON, e.g. written by `recommender tune`; options given on the command line win.")
@@ -144,6 +148,7 @@ struct ModelOptions: ParsableArguments {
             case "itemNormalization": if overriding || itemNormalization == nil { itemNormalization = Float(value) }
             case "userNormalization": if overriding || userNormalization == nil { userNormalization = Float(value) }
             case "relaxation": if overriding || relaxation == nil { relaxation = Float(value) }
+            case "blendWeight": if overriding || blendWeight == nil { blendWeight = Float(value) }
             default:
                 throw ValidationError("\(source): unknown parameter '\(name)' (known: \(TunedParameters.names.joined(separator: ", ")))")
             }
@@ -211,9 +216,36 @@ struct ModelOptions: ParsableArguments {
             return try RP3betaModel(catalog, alpha: alpha ?? 1, beta: beta ?? 0.6, neighbours: neighbours ?? 200, threads: threads)
         case "popularity":
             return try PopularityModel(catalog)
+        case "blend":
+            let (first, second) = try trainBlendComponents(catalog, progress: progress)
+            return try blend(first, second)
         default:
-            throw ValidationError("--model must be als, als-cholesky, als-explicit, bpr, biased-mf, bpmf, item-knn, ease, rp3beta or popularity, got '\(model)'")
+            throw ValidationError("--model must be als, als-cholesky, als-explicit, bpr, biased-mf, bpmf, item-knn, ease, rp3beta, popularity or blend, got '\(model)'")
         }
+    }
+
+    /// `--model blend`: the two components, each trained from its `--blend-params` file with this
+    /// command's --seed and --threads (their own hyper-parameters come only from the file).
+    func trainBlendComponents(_ catalog: ModelCatalog, progress: ProgressHandler?) throws -> (any Recommender, any Recommender) {
+        guard blendParams.count == 2 else {
+            throw ValidationError("--model blend needs --blend-params FIRST.json SECOND.json (two settings files), got \(blendParams.count)")
+        }
+        let components = try blendParams.map { path -> any Recommender in
+            let file = try TunedParameters.read(path)
+            guard file.model != "blend" else { throw ValidationError("\(path): a blend component must be a single model, not a blend") }
+            // Parsed from no arguments: every option at its default, none inherited from the blend's.
+            var component = try ModelOptions.parse(["--model", file.model])
+            component.seed = seed
+            component.threads = threads
+            try component.fill(from: file.parameters, overriding: true, source: path)
+            return try component.trainResolved(catalog, progress: progress)
+        }
+        return (components[0], components[1])
+    }
+
+    /// The blend of `first` and `second` at --blend-weight (0.5 when unset).
+    func blend(_ first: any Recommender, _ second: any Recommender) throws -> BlendModel {
+        try BlendModel(first: first, second: second, weight: blendWeight ?? 0.5)
     }
 }
 

@@ -7,7 +7,7 @@ import RecModels
 /// `--params FILE`: `{"model": "ease", "parameters": {"regularization": 512.3}, ...}`.
 struct TunedParameters: Codable {
     /// The JSON names `--params` understands (the command-line options in camelCase).
-    static let names = ["alpha", "beta", "burnIn", "dropout", "factors", "frequencyScaling", "itemNormalization", "iterations", "learningRate",
+    static let names = ["alpha", "beta", "blendWeight", "burnIn", "dropout", "factors", "frequencyScaling", "itemNormalization", "iterations", "learningRate",
                         "neighbours", "precision", "regularization", "relaxation", "unobservedWeight", "userNormalization"]
 
     /// The `--model` the settings are for.
@@ -54,6 +54,8 @@ struct TunedParameters: Codable {
         case "biased-mf":
             return ["factors": .choice([50, 100, 200]), "learningRate": .logUniform(0.001 ... 0.02), "regularization": .logUniform(0.005 ... 0.5)]
         case "bpmf": return ["factors": .choice([8, 10, 16, 24, 32]), "precision": .logUniform(1 ... 4)]
+        // The components are fixed by --blend-params; only their mix is searched.
+        case "blend": return ["blendWeight": .uniform(0 ... 1)]
         default: throw ValidationError("there is nothing to tune for --model \(model)")
         }
     }
@@ -127,7 +129,10 @@ struct Tune: ParsableCommand {
         // Carve f uses seed + 1000 + f: carve 0 is the single carve of earlier versions.
         let carves = try (0 ..< validationSplits).map { f in
             let carved = try HyperparameterSearch.validationSplit(part.train, fraction: validation, seed: options.seed &+ 1000 &+ UInt64(f))
-            return (catalog: try ModelCatalog(training: carved.train), validation: carved.test)
+            let catalog = try ModelCatalog(training: carved.train)
+            // A blend's components do not change between trials: trained once per carve.
+            let components = options.model == "blend" ? try options.trainBlendComponents(catalog, progress: nil) : nil
+            return (catalog: catalog, validation: carved.test, components: components)
         }
         var ranges = try TunedParameters.space(for: options.model)
         for text in space { let (name, range) = try TunedParameters.parseRange(text); ranges[name] = range }
@@ -150,7 +155,7 @@ struct Tune: ParsableCommand {
         // printed too when there are several).
         let score: @Sendable (ModelOptions, [String: Double]) throws -> Double = { trialOptions, values in
             let scores = try carves.map { carve -> Double in
-                let model = try trialOptions.trainResolved(carve.catalog, progress: nil)
+                let model = try carve.components.map { try trialOptions.blend($0.0, $0.1) } ?? trialOptions.trainResolved(carve.catalog, progress: nil)
                 if rating, let factors = model as? FactorModel { return try Evaluation.rating(factors, test: carve.validation).rmse }
                 return try Evaluation.ranking(model, test: carve.validation, k: k).ndcg
             }
@@ -244,6 +249,7 @@ extension ModelOptions {
         if let itemNormalization { values["itemNormalization"] = Double(itemNormalization) }
         if let userNormalization { values["userNormalization"] = Double(userNormalization) }
         if let relaxation { values["relaxation"] = Double(relaxation) }
+        if let blendWeight { values["blendWeight"] = Double(blendWeight) }
         return values
     }
 

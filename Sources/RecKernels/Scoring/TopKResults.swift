@@ -90,3 +90,22 @@ public enum ScoringError: Error, Equatable, Sendable, CustomStringConvertible {
         }
     }
 }
+
+extension TopKResults {
+    /// Results assembled from per-query lists already ranked best first (at most `k` each; longer
+    /// lists are cut to `k`), for models that rank outside the kernels (e.g. a blend of models).
+    ///
+    /// - Complexity: O(queries × k).
+    public init(rows: [[ScoredItem]], k: Int) {
+        var ids = [Int32](repeating: -1, count: rows.count * k), scores = [Float](repeating: .nan, count: rows.count * k)
+        var counts = [Int32](repeating: 0, count: rows.count)
+        for (query, row) in rows.enumerated() {
+            for (rank, item) in row.prefix(k).enumerated() {
+                ids[query * k + rank] = Int32(item.id)
+                scores[query * k + rank] = item.score
+            }
+            counts[query] = Int32(min(row.count, k))
+        }
+        self.init(queryCount: rows.count, k: k, ids: ids, scores: scores, counts: counts)
+    }
+}
