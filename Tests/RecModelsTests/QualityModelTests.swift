@@ -57,7 +57,7 @@ struct EASETests {
             for (a, va) in zip(items, values) { for (b, vb) in zip(items, values) { g[Int(a)][Int(b)] += Double(va * vb) } }
         }
         for i in 0 ..< n { g[i][i] += lambda + dropout / (1 - dropout) * g[i][i] }
-        let inverse = Self.inverse(g)
+        let inverse = NormalizedEASETests.inverse(g)
         return (0 ..< n).map { i in (0 ..< n).map { j in i == j ? 0 : -inverse[i][j] / inverse[j][j] } }
     }
 
