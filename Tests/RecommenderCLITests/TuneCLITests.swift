@@ -42,6 +42,37 @@ struct TuneCLITests {
         #expect(mismatched.status != 0 && mismatched.output.contains("pass --model ease"), "\(mismatched.output)")
     }
 
+    @Test("tune --model blend searches only the blend weight over fixed components; evaluate reads it back; weight 0 scores as the first component")
+    func blendWeight() throws {
+        let workspace = try SyntheticEventsWorkspace("tune-blend")
+        defer { workspace.remove() }
+        let directory = workspace.directory, cli = workspace.cli, data = workspace.data
+        try Data(#"{"model": "ease", "parameters": {"regularization": 20}}"#.utf8).write(to: URL(fileURLWithPath: "\(directory)/ease.json"))
+        try Data(#"{"model": "popularity", "parameters": {}}"#.utf8).write(to: URL(fileURLWithPath: "\(directory)/pop.json"))
+        let components = "--blend-params \(directory)/ease.json \(directory)/pop.json"
+        let tuned = run("\(cli) tune \(data) --model blend \(components) --trials 3 -o \(directory)/blend.json")
+        #expect(tuned.status == 0 && tuned.output.contains("searching blendWeight") && tuned.output.contains("trial 3/3"), "\(tuned.output)")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(directory)/blend.json"))) as! [String: Any]
+        #expect(json["model"] as? String == "blend")
+        #expect((json["parameters"] as? [String: Double]).map { $0.count == 1 && (0 ... 1).contains($0["blendWeight"] ?? -1) } == true, "\(json)")
+        let evaluated = run("\(cli) evaluate \(data) --model blend \(components) --params \(directory)/blend.json --quiet")
+        #expect(evaluated.status == 0 && evaluated.output.contains("NDCG@10"), "\(evaluated.output)")
+
+        /// The NDCG@10 column of an `evaluate` table.
+        func ndcg(_ output: String) -> String? {
+            let lines = output.split(separator: "\n").map { $0.split(separator: " ") }
+            // Counted from the right: the header's "train s" is two words.
+            guard let header = lines.first(where: { $0.contains("NDCG@10") }), let column = header.firstIndex(of: "NDCG@10"),
+                  let row = lines.last, row.count > header.count - column else { return nil }
+            return String(row[row.count - (header.count - column)])
+        }
+        let atZero = run("\(cli) evaluate \(data) --model blend \(components) --blend-weight 0 --quiet")
+        let first = run("\(cli) evaluate \(data) --model ease --params \(directory)/ease.json --quiet")
+        #expect(ndcg(atZero.output) != nil && ndcg(atZero.output) == ndcg(first.output), "\(atZero.output)\n\(first.output)")
+        let one = run("\(cli) evaluate \(data) --model blend --blend-params \(directory)/ease.json --quiet")
+        #expect(one.status != 0 && one.output.contains("two settings files"), "\(one.output)")
+    }
+
     @Test("tune --validation-splits K scores a setting by its mean over K carved splits, the first being the single carve")
     func severalValidationSplits() throws {
         let workspace = try SyntheticEventsWorkspace("tune-splits")
