@@ -6,7 +6,7 @@
 #   3. ML-1M as implicit feedback (ratings ≥ 4 positive, 80/20 per user, seed 1): ranking metrics of
 #      ALS, BPR, item-kNN and popularity, and seconds per ALS iteration;
 #   4. with --with-implicit: benfred/implicit 0.7.2's ALS and BPR on the same split (scratch venv in /tmp);
-#   5. issue 15 (run alone with --quality-only): EASE, EDLAE, EDLAE with DAN normalization, RP3beta and iALS with Rendle et al.'s options on
+#   5. issue 15 (run alone with --quality-only): EASE, EDLAE, EDLAE with DAN normalization, RP3beta, iALS with Rendle et al.'s options and the tuned blend of EDLAE + DAN with iALS on
 #      seeds 1 and 2 (NDCG, MRR, …), and EASE's fit timed against NumPy's inv + matmul in the same run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -94,11 +94,17 @@ $bin tune "${tune[@]}" --model ease --trials 48 --validation-splits 3 --relaxati
     -o "$tuned/dan.json" 2>/dev/null
 $bin tune "${tune[@]}" --model rp3beta --trials 12 -o "$tuned/rp3beta.json" 2>/dev/null
 $bin tune "${tune[@]}" --model als --factors 64 --iterations 15 --trials 16 -o "$tuned/als.json" 2>/dev/null
+# Blend (an ensemble) of the tuned EDLAE + DAN and the tuned iALS: the components are fixed by their
+# own tuned files (trained once per carve); only the weight w is searched (0–1), on the same 3
+# carved validation splits of seed 1's training part.
+$bin tune "${tune[@]}" --model blend --blend-params "$tuned/dan.json" "$tuned/als.json" --trials 12 --validation-splits 3 \
+    -o "$tuned/blend.json" 2>/dev/null
 for seed in 1 2; do
     quality=(--format csv --data "$ratings" --value-column rating --min-value 4 --binary --split holdout:0.2 --seed "$seed" --quiet)
     for model in "ease --regularization 500" "ease --params $tuned/edlae.json" "ease --params $tuned/dan.json" \
                  "rp3beta" "rp3beta --params $tuned/rp3beta.json" \
-                 "als --factors 64 --iterations 15 --regularization 0.01 --alpha 1" "als --params $tuned/als.json"; do
+                 "als --factors 64 --iterations 15 --regularization 0.01 --alpha 1" "als --params $tuned/als.json" \
+                 "blend --blend-params $tuned/dan.json $tuned/als.json --params $tuned/blend.json"; do
         echo "-- seed $seed: $model"
         # shellcheck disable=SC2086
         $bin evaluate "${quality[@]}" --export-split "$split" --model $model
