@@ -20,7 +20,7 @@ struct TuneCLITests {
         #expect(tuned.status == 0 && tuned.output.contains("trial 4/4") && tuned.output.contains("best NDCG@10"), "\(tuned.output)")
         let linkType = try FileManager.default.attributesOfItem(atPath: "\(directory)/link.json")[.type] as? FileAttributeType
         #expect(linkType == .typeSymbolicLink, "tune -o replaced the symbolic link")
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(directory)/ease.json"))) as! [String: Any]
+        let json = try settingsFile("\(directory)/ease.json")
         #expect(json["model"] as? String == "ease")
         let lambda = (json["parameters"] as? [String: Double])?["regularization"]
         #expect(lambda.map { (1 ... 100).contains($0) } == true, "\(json)")
@@ -52,7 +52,7 @@ struct TuneCLITests {
         let components = "--blend-params \(directory)/ease.json \(directory)/pop.json"
         let tuned = run("\(cli) tune \(data) --model blend \(components) --trials 3 -o \(directory)/blend.json")
         #expect(tuned.status == 0 && tuned.output.contains("searching blendWeight") && tuned.output.contains("trial 3/3"), "\(tuned.output)")
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(directory)/blend.json"))) as! [String: Any]
+        let json = try settingsFile("\(directory)/blend.json")
         #expect(json["model"] as? String == "blend")
         #expect((json["parameters"] as? [String: Double]).map { $0.count == 1 && (0 ... 1).contains($0["blendWeight"] ?? -1) } == true, "\(json)")
         let evaluated = run("\(cli) evaluate \(data) --model blend \(components) --params \(directory)/blend.json --quiet")
@@ -83,7 +83,7 @@ struct TuneCLITests {
         let three = run("\(cli) tune \(data) --model ease --trials 1 --validation-splits 3 \(point) -o \(directory)/three.json")
         #expect(single.status == 0 && three.status == 0, "\(single.output)\n\(three.output)")
         func validation(_ file: String) throws -> Double {
-            let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(directory)/\(file)"))) as! [String: Any]
+            let json = try settingsFile("\(directory)/\(file)")
             return json["validation"] as! Double
         }
         let line = three.output.split(separator: "\n").first { $0.contains("validation splits") }.map(String.init) ?? ""
@@ -107,11 +107,17 @@ struct TuneCLITests {
         #expect(tuned.output.components(separatedBy: " at 1 iterations ").count - 1 == 9, "\(tuned.output)")
         #expect(tuned.output.components(separatedBy: " at 3 iterations ").count - 1 == 3, "\(tuned.output)")
         #expect(tuned.output.contains("best NDCG@10") && tuned.output.contains("at 9 iterations after 13 trials"), "\(tuned.output)")
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(directory)/als.json"))) as! [String: Any]
+        let json = try settingsFile("\(directory)/als.json")
         #expect((json["parameters"] as? [String: Double])?["iterations"] == 9, "\(json)")
         let evaluated = run("\(cli) evaluate \(data) --model als --params \(directory)/als.json --quiet")
         #expect(evaluated.status == 0 && evaluated.output.contains("NDCG@10"), "\(evaluated.output)")
         let refused = run("\(cli) tune \(data) --model ease --strategy halving --trials 3 -o \(directory)/ease.json")
         #expect(refused.status != 0 && refused.output.contains("trained in iterations"), "\(refused.output)")
     }
+}
+
+/// The JSON object a `tune -o` file holds. - Throws: when it cannot be read or is not an object.
+private func settingsFile(_ path: String) throws -> [String: Any] {
+    let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path)))
+    return try #require(object as? [String: Any], "\(path) holds no JSON object")
 }
