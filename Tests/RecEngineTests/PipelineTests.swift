@@ -265,6 +265,53 @@ struct SettingsTests {
         }
     }
 
+    /// `recommender tune --model blend` picks a `BlendModel`, which is not saved as one file; it
+    /// is served as its two components under a pipeline with two sources and a `blend` stage.
+    /// That pipeline must rank what the tuned `BlendModel` ranks, or the tuned figure is not
+    /// what is served.
+    @Test("a blend pipeline of two served models answers every known user as BlendModel does")
+    func blendPipelineServesBlendModel() throws {
+        let manager = servedModels()
+        let weight: Float = 0.3, depth = 50, k = 10
+        let text = """
+        { "pipelines": { "blend": {
+            "preprocess": [ { "type": "idMapping", "model": "als" } ],
+            "similarity": [ { "type": "userFactors", "model": "als" }, { "type": "userFactors", "model": "knn" } ],
+            "scoring": { "type": "blend", "weights": [\(1 - weight), \(weight)] },
+            "postprocess": [ { "type": "excludeSeen" } ],
+            "k": \(k), "candidates": \(depth) } } }
+        """
+        let pipeline = try PipelineSettings.parse(Array(text.utf8), file: "blend.json", models: manager)[0]
+        let blend = try BlendModel(first: als, second: knn, weight: weight, candidates: depth)
+        let users = Array(0 ..< catalog.users.count)
+        let expected = try blend.recommend(users: users, k: k)
+        var compared = 0
+        for user in users {
+            let served = try pipeline.run(RecommendationRequest(user: catalog.users[user]), models: manager).items
+            let modelled = expected[user]
+            #expect(served.map(\.item) == modelled.map { catalog.items[$0.id] }, "user \(catalog.users[user])")
+            #expect(zip(served, modelled).allSatisfy { abs($0.score - $1.score) <= 1e-6 }, "user \(catalog.users[user])")
+            let seen = Set(catalog.history.row(user).columns.map { catalog.items[Int($0)] })
+            #expect(!served.contains { seen.contains($0.item) })
+            compared += served.count
+        }
+        // Both components contribute: the blend is neither model alone for some user.
+        let alone = try (als.recommend(users: users, k: k), knn.recommend(users: users, k: k))
+        #expect(users.contains { expected[$0].map(\.id) != alone.0[$0].map(\.id) && expected[$0].map(\.id) != alone.1[$0].map(\.id) })
+        #expect(compared == users.count * k)
+
+        // An anonymous session (a history, no user) through fold-in sources.
+        let sessions = try PipelineSettings.parse(Array(text.replacingOccurrences(of: "userFactors", with: "foldIn").utf8),
+                                                  file: "blend.json", models: manager)[0]
+        for user in users.prefix(40) {
+            let history = catalog.history.row(user).columns.prefix(5).map { Int($0) }
+            let served = try sessions.run(RecommendationRequest(history: history.map { Event(item: catalog.items[$0]) }), models: manager).items
+            let modelled = try blend.recommend(history: history, weights: history.map { _ in 1 }, k: k)
+            #expect(served.map(\.item) == modelled.map { catalog.items[$0.id] }, "session of user \(catalog.users[user])")
+            #expect(!served.contains { item in history.contains { catalog.items[$0] == item.item } })
+        }
+    }
+
     @Test("a stage needing the item table without one is refused")
     func categoryCapNeedsMetadata() {
         let text = settings.replacingFirst("{ \"type\": \"excludeSeen\", \"model\": \"als\" }", with: "{ \"type\": \"categoryCap\", \"maximum\": 2 }")

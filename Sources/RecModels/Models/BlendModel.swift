@@ -20,8 +20,10 @@ import RecKernels
 ///
 /// - Complexity: both models' queries at depth `max(k, candidates)`, plus O(candidates · log)
 ///   per query to merge and sort.
-/// - Note: a blend is not saved as one model file: ``save(to:metrics:)`` throws; save and
-///   reload its components.
+/// - Note: a blend is not saved as one model file: ``save(to:metrics:)`` throws. It is served
+///   as its two components under an engine pipeline with two sources, a `blend` scoring stage
+///   with weights `[1 − weight, weight]` and `candidates` equal to ``candidates``, which ranks
+///   as this type does (tested for every user of a catalog).
 public struct BlendModel: Recommender {
     /// Items taken from each model per query unless `k` is larger: deep enough that an item
     /// ranked well by either model is seen by both sums, small next to a 3,706-item catalog.
@@ -98,6 +100,6 @@ public struct BlendModel: Recommender {
     ///
     /// - Throws: always ``ModelError/invalidParameter(_:)``.
     public func save(to path: String, metrics: [String: Double]) throws {
-        throw ModelError.invalidParameter("a blend is not saved as one model file (\(path)): save its \(first.kind) and \(second.kind) components")
+        throw ModelError.invalidParameter("a blend is not saved as one model file (\(path)): save its \(first.kind) and \(second.kind) components and serve them through a pipeline with two sources, \"scoring\": {\"type\": \"blend\", \"weights\": [\(1 - weight), \(weight)]} and \"candidates\": \(candidates) (README: Blend of two models)")
     }
 }
