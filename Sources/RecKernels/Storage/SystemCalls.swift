@@ -84,13 +84,15 @@ package enum SystemCalls {
         return descriptor
     }
 
-    /// The machine's physical memory in bytes (Int.max when unknown).
-    static var physicalMemory: Int {
+    /// The machine's physical memory in bytes (Int.max when unknown), read once: glibc's
+    /// `sysconf(_SC_PHYS_PAGES)` is a `sysinfo` system call, and every search checks its result
+    /// size against this (a served request would pay one call per search).
+    static let physicalMemory: Int = {
         let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
         guard pages > 0, pageSize > 0 else { return Int.max }
         let (bytes, overflow) = pages.multipliedReportingOverflow(by: pageSize)
         return overflow ? Int.max : bytes
-    }
+    }()
 
     static func createExclusive(_ path: String) throws -> FileDescriptor {
         try calling("open", path) {
