@@ -48,6 +48,9 @@ public struct RecommenderServer: Sendable {
         let configuration = service.configuration
         let executors = service.eventLoopExecutors
         let onEventLoop = configuration.handlersOnConnectionEventLoop
+        // Each request's logger gets a request id: stored, rendered only if something is logged.
+        var logger = service.logger
+        logger.handler = MetadataAtLogTime(logger.handler)
         return Application(
             router: RecommenderRoutes.router(service),
             server: HTTPServerBuilder { responder in
@@ -56,6 +59,6 @@ public struct RecommenderServer: Sendable {
             },
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "recommender"),
             onServerRunning: onServerRunning,
-            logger: service.logger)
+            logger: logger)
     }
 }

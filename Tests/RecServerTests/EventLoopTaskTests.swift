@@ -1,5 +1,6 @@
 import Dispatch
 import Hummingbird
+import Logging
 import HummingbirdTesting
 import NIOCore
 import NIOPosix
@@ -63,4 +64,48 @@ struct EventLoopTaskTests {
         #expect(jobsPerRequest[true]! <= 3, "\(jobsPerRequest)")
         #expect(jobsPerRequest[false]! == 0, "\(jobsPerRequest)")
     }
+}
+
+/// A log handler that counts how often its metadata is set and keeps what it is asked to log.
+private final class RecordingLogHandler: LogHandler, @unchecked Sendable {  // used from one test task
+    var metadataSets = 0
+    var events: [LogEvent] = []
+    var metadataProvider: Logger.MetadataProvider?
+    var logLevel: Logger.Level = .info
+    var metadata: Logger.Metadata = [:] { didSet { metadataSets += 1 } }
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(event: LogEvent) { events.append(event) }
+}
+
+@Suite("Request loggers")
+struct RequestLoggingTests {
+    @Test("a request's logger metadata is stored, not handed to the log handler, until a message is logged; then the message carries it")
+    func metadataAtLogTime() throws {
+        let recording = RecordingLogHandler()
+        recording.metadata = ["server": "test"]
+        var logger = Logger(label: "test") { _ in MetadataAtLogTime(recording) }
+        let setsBefore = recording.metadataSets
+        for n in 0 ..< 100 { logger[metadataKey: "hb.request.id"] = "\(n)" }
+        #expect(recording.metadataSets == setsBefore, "the handler's metadata was set \(recording.metadataSets - setsBefore) times")
+        #expect(recording.events.isEmpty)
+        logger.debug("not at the logger's level")
+        logger.info("answered", metadata: ["status": "200", "server": "message's own"])
+        let event = try #require(recording.events.only)
+        #expect(event.metadata?["hb.request.id"] == "99")
+        #expect(event.metadata?["status"] == "200")
+        #expect(event.metadata?["server"] == "message's own")
+    }
+
+    @Test("the server's application gives requests a logger whose metadata waits for a message")
+    func applicationLogger() async throws {
+        let service = RecommenderService(configuration: ServerConfiguration())
+        #expect(RecommenderServer(service: service).application().logger.handler is MetadataAtLogTime)
+    }
+}
+
+private extension Array {
+    var only: Element? { count == 1 ? first : nil }
 }
