@@ -17,6 +17,9 @@ extension RecommenderServer {
     ///
     /// Route handlers never block (numeric work runs on the engine's own threads, store
     /// changes on the service's administration queue), so running them on the event loops is safe.
+    /// Each connection's task additionally prefers its own loop as task executor
+    /// (``ConnectionOnEventLoop``, ``ServerConfiguration/handlersOnConnectionEventLoop``), so a
+    /// handler resuming there continues in place instead of being enqueued a second time.
     ///
     /// - Parameters:
     ///   - eventLoops: the event loop threads (the singleton's size).
