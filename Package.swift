@@ -93,6 +93,7 @@ let package = Package(
             dependencies: [
                 "RecEngine", "RecModels", "RecKernels", "RecText",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -173,6 +174,7 @@ let package = Package(
             dependencies: [
                 "RecServer", "RecEngine", "RecModels", "RecKernels", "recommender",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .testTarget(

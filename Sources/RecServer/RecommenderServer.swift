@@ -1,4 +1,5 @@
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import RecEngine
@@ -32,15 +33,32 @@ public struct RecommenderServer: Sendable {
     private func run(onListening: @escaping @Sendable (Int) -> Void, load: @escaping @Sendable (RecommenderService) async -> Void) async throws {
         let service = self.service
         let configuration = service.configuration
-        let app = Application(
-            router: RecommenderRoutes.router(service),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "recommender"),
-            onServerRunning: { channel in
-                onListening(channel.localAddress?.port ?? configuration.port)
-                Task { await load(service) }
-            },
-            logger: service.logger)
+        let app = application { channel in
+            onListening(channel.localAddress?.port ?? configuration.port)
+            Task { await load(service) }
+        }
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: service.logger))
         try await group.run()
+    }
+
+    /// The Hummingbird application serving ``service`` on the configured address: HTTP/1, each
+    /// connection's handlers on its event loop unless configured otherwise
+    /// (``ServerConfiguration/handlersOnConnectionEventLoop``).
+    func application(onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> Application<RouterResponder<BasicRequestContext>> {
+        let configuration = service.configuration
+        let executors = service.eventLoopExecutors
+        let onEventLoop = configuration.handlersOnConnectionEventLoop
+        // Each request's logger gets a request id: stored, rendered only if something is logged.
+        var logger = service.logger
+        logger.handler = MetadataAtLogTime(logger.handler)
+        return Application(
+            router: RecommenderRoutes.router(service),
+            server: HTTPServerBuilder { responder in
+                let http = HTTP1Channel(responder: responder)
+                return onEventLoop ? ConnectionOnEventLoop(base: http, executors: executors) : http
+            },
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "recommender"),
+            onServerRunning: onServerRunning,
+            logger: logger)
     }
 }

@@ -20,6 +20,8 @@ public final class RecommenderService: Sendable {
     /// Reads and checks request bodies.
     let decoder: RequestDecoder
     let metrics = ServerMetrics()
+    /// The task executors of the HTTP event loops (``ServerConfiguration/handlersOnConnectionEventLoop``).
+    let eventLoopExecutors = EventLoopTaskExecutors()
     private let loaded = Mutex<Engine?>(nil)
     private let failure = Mutex<String?>(nil)
     private let readinessReports = Mutex<[(String, @Sendable () -> ReadinessReport)]>([])

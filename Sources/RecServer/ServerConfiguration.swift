@@ -21,6 +21,12 @@ public struct ServerConfiguration: Sendable {
     /// (``EngineOptions/gatheredRequests``), and the bounds of users' recent feedback. The
     /// server builds its engine with them (``RecommenderService/load(store:settings:)``).
     public var engine = EngineOptions()
+    /// Whether each connection's task, and so its route handlers, runs on the connection's
+    /// event loop as its task executor (``EventLoopTaskExecutor``): no thread crossing between
+    /// reading a request, handling it and writing the answer, and no second enqueue of a handler
+    /// each time it resumes after an `await`. True by default; false leaves the tasks to Swift's
+    /// global executor (`recommender serve --handlers-on-global-executor`, for comparison).
+    public var handlersOnConnectionEventLoop = true
     /// The bearer token model management requires; nil disables those routes (403).
     /// Never logged.
     public var adminToken: String?

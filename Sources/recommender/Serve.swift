@@ -35,6 +35,7 @@ struct Serve: ParsableCommand {
     @Option(help: "How much lower the engine workers' CPU priority is than the HTTP threads' (Linux niceness, 0...19), so reading requests and writing answers never waits behind a scan.") var workerNiceness = 10
     @Option(help: "HTTP event loop threads; the route handlers' tasks run on them too (see --handlers-on-cooperative-pool). Default: one per 4 cores, at least 1.") var eventLoops = max(1, SystemInfo.cores / 4)
     @Flag(help: "Run route handlers on Swift's cooperative pool instead of the event loops (one more thread hop per request; for comparison).") var handlersOnCooperativePool = false
+    @Flag(help: "Run each connection's route handlers on Swift's global executor instead of with the connection's event loop as task executor (a second enqueue on the loop at each resume; for comparison).") var handlersOnGlobalExecutor = false
     @Option(help: "Feedback events kept per user.") var recentEventsPerUser = 50
     @Option(help: "Users whose feedback is kept.") var recentEventsUsers = 100_000
     @Option(help: "Demo catalog items (without --store).") var demoItems = 2_000
@@ -60,6 +61,7 @@ struct Serve: ParsableCommand {
         configuration.host = host
         configuration.port = port
         configuration.maximumK = maximumK
+        configuration.handlersOnConnectionEventLoop = !handlersOnCooperativePool && !handlersOnGlobalExecutor
         configuration.maximumSessionItems = maximumSessionItems
         configuration.maximumBodyBytes = maximumBodyBytes
         configuration.engine.maximumQueuedRequests = maximumQueued
