@@ -24,6 +24,11 @@ public struct StreamOptions: Sendable {
     public func scoringThreads(forBatchOf events: Int, fullBatch: Int?) -> Int? {
         events < batchSize ? partialBatchThreads ?? fullBatch : fullBatch
     }
+    /// Whether the Kafka processor scores and produces micro-batch N on a thread of its own while
+    /// its polling thread consumes, decodes and applies batch N+1 to user state (at most one
+    /// batch scoring while one is prepared; results still leave in batch order). Off: one thread
+    /// does each batch's steps one after the other, and a core idles during the serial ones.
+    public var overlapScoring = true
     /// Recent events kept per user (oldest dropped first).
     public var historyPerUser: Int = 50
     /// Users kept per partition (least recently updated dropped first).

@@ -28,6 +28,8 @@ struct Stream: ParsableCommand {
     @Option(help: "Milliseconds the first event of a batch waits for more.") var lingerMs = 5
     @Option(help: "Kernel threads for a micro-batch that closed before it was full (0: all cores, as a full one).")
     var partialBatchThreads = 1
+    @Flag(help: "Score each micro-batch on the polling thread, after preparing it (default: scoring batch N overlaps preparing N+1).")
+    var serialScoring = false
     @Option(help: "Recent events kept per user.") var history = 50
     @Option(help: "Users kept per partition (least recently updated dropped first).") var usersPerPartition = 200_000
     @Option(help: "Messages larger than this many bytes go to the dead-letter topic.") var maxEventBytes = 65_536
@@ -68,6 +70,7 @@ struct Stream: ParsableCommand {
         options.lingerMilliseconds = lingerMs
         options.partialBatchThreads = partialBatchThreads > 0 ? partialBatchThreads : nil
         options.historyPerUser = history
+        options.overlapScoring = !serialScoring
         options.usersPerPartition = usersPerPartition
         options.maximumEventBytes = maxEventBytes
         options.checkpointMilliseconds = checkpointMs
@@ -135,7 +138,7 @@ struct Stream: ParsableCommand {
         if let stageReport { try stream.stages.reportJSON().write(to: URL(fileURLWithPath: stageReport)) }
         let counters = stream.counters
         logLine("stream: stopped after \(counters.events) events, \(counters.deadLetters) dead letters, \(counters.results) results "
-              + "in \(counters.batches) batches")
+              + "in \(counters.batches) batches (\(counters.preparedWhileScoring) prepared while the one before was scoring)")
         _ = sources
     }
 }
