@@ -68,6 +68,12 @@ public struct StreamCounters: Sendable {
 /// `lingerMilliseconds` after their first event — so under light load an event is scored as soon
 /// as it arrives, and under heavy load the backlog makes the batches full.
 ///
+/// Scoring overlaps the polling thread's work (``StreamOptions/overlapScoring``): the polling
+/// thread consumes, decodes and applies batch N+1 to user state while batch N (and with
+/// ``StreamOptions/concurrentBatches`` 2, batch N−1 too) is scored on threads of the
+/// ``OverlappedStage``; results are produced in batch order, so a user's results keep the order of
+/// their events. Before a rebalance and at the end the stage is drained first.
+///
 /// Delivery is at least once, and pipelined: a batch's results are produced and the next batch
 /// is taken at once, while the broker's acknowledgements come in. Offsets are committed
 /// (asynchronously) only after the broker acknowledged every result and dead letter of the
@@ -110,7 +116,7 @@ public final class KafkaStream {
     public var log: (String) -> Void = { _ in }
     // Scores and produces batch N on its own thread while this one prepares batch N+1
     // (``StreamOptions/overlapScoring``); nil: both on this thread, one after the other.
-    private var scoringStage: OverlappedStage<ScoringJob>?
+    private var scoringStage: OverlappedStage<ScoringJob, ScoredJob>?
     // Batches the scoring thread finished, for this thread's figures (stages, acknowledgement times).
     private let scored = Mutex<[ScoredBatch]>([])
 
@@ -122,6 +128,13 @@ public final class KafkaStream {
         var tag: UInt64
         var events: Int
         var prepared: Double
+    }
+
+    /// A batch's results, to produce.
+    private struct ScoredJob {
+        var job: ScoringJob
+        var results: [StreamResult]
+        var scored: Double
     }
 
     /// When a batch's scoring and producing ended (seconds since 1970).
@@ -144,7 +157,8 @@ public final class KafkaStream {
             assigned: { [unowned self] in self.assigned($0) }, revoking: { [unowned self] in self.revoking($0) },
             committed: { [unowned self] in self.committed($0) })
         if processor.options.overlapScoring {
-            scoringStage = OverlappedStage(name: "rec-stream-score") { [unowned self] in try self.scoreAndProduce($0) }
+            scoringStage = OverlappedStage(name: "rec-stream-score", workers: processor.options.concurrentBatches,
+                                           work: { [unowned self] in self.score($0) }, deliver: { [unowned self] in try self.produce($0) })
         }
     }
 
@@ -303,7 +317,9 @@ public final class KafkaStream {
         }
         let stateDone = wallClock()
         stages.record(.state, seconds: stateDone - closed, count: pending.count)
-        let threads = processor.options.scoringThreads(forBatchOf: pending.count + deadLetters.count, fullBatch: ScoringThreads.limit)
+        // Batches scored side by side get one kernel thread each.
+        let threads = scoringStage != nil && processor.options.concurrentBatches > 1
+            ? 1 : processor.options.scoringThreads(forBatchOf: pending.count + deadLetters.count, fullBatch: ScoringThreads.limit)
         let tag = inFlight.add(offsets: offsets, events: pending.count, produced: stateDone)
         let job = ScoringJob(batch: prepared, deadLetters: deadLetters, threads: threads, tag: tag, events: pending.count, prepared: stateDone)
         counters.events += pending.count
@@ -317,17 +333,22 @@ public final class KafkaStream {
             if scoringStage.isBusy { counters.preparedWhileScoring += 1 }
             try scoringStage.submit(job)
         } else {
-            try scoreAndProduce(job)
+            try produce(score(job))
         }
         takeScored()
     }
 
-    /// Scores a prepared batch through the engine and hands its results and dead letters to the
-    /// producer under the batch's tag, then seals it (on the scoring thread when scoring overlaps:
-    /// it touches no state of the polling thread's but ``scored``).
-    private func scoreAndProduce(_ job: ScoringJob) throws {
+    /// Scores a prepared batch through the engine (on a scoring thread when scoring overlaps).
+    private func score(_ job: ScoringJob) -> ScoredJob {
         let results = ScoringThreads.$limit.withValue(job.threads) { processor.score(job.batch) }
-        let scoredAt = wallClock()
+        return ScoredJob(job: job, results: results, scored: wallClock())
+    }
+
+    /// Hands a scored batch's results and dead letters to the producer under the batch's tag,
+    /// then seals it — in batch order (on a scoring thread when scoring overlaps: it touches no
+    /// state of the polling thread's but ``scored``).
+    private func produce(_ scoredJob: ScoredJob) throws {
+        let (job, results, scoredAt) = (scoredJob.job, scoredJob.results, scoredJob.scored)
         for result in results {
             try producer.send(topic: configuration.resultsTopic, key: Array(result.user.utf8), value: result.jsonBytes(), tag: job.tag)
         }

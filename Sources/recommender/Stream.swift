@@ -30,6 +30,8 @@ struct Stream: ParsableCommand {
     var partialBatchThreads = 1
     @Flag(help: "Score each micro-batch on the polling thread, after preparing it (default: scoring batch N overlaps preparing N+1).")
     var serialScoring = false
+    @Option(help: "Micro-batches scored at once, one kernel thread each (1: one at a time, on every core).")
+    var concurrentBatches = 2
     @Option(help: "Recent events kept per user.") var history = 50
     @Option(help: "Users kept per partition (least recently updated dropped first).") var usersPerPartition = 200_000
     @Option(help: "Messages larger than this many bytes go to the dead-letter topic.") var maxEventBytes = 65_536
@@ -71,6 +73,7 @@ struct Stream: ParsableCommand {
         options.partialBatchThreads = partialBatchThreads > 0 ? partialBatchThreads : nil
         options.historyPerUser = history
         options.overlapScoring = !serialScoring
+        options.concurrentBatches = max(1, concurrentBatches)
         options.usersPerPartition = usersPerPartition
         options.maximumEventBytes = maxEventBytes
         options.checkpointMilliseconds = checkpointMs

@@ -262,11 +262,13 @@ def test_model_hot_swap_without_restart(topics, store, processors, tmp_path):
     assert p.terminate() == 0
 
 
-def test_backlog_is_prepared_while_scoring_and_every_result_reflects_the_events_before_it(topics, store, processors, tmp_path):
+@pytest.mark.parametrize("concurrent", ["1", "2"])
+def test_backlog_is_prepared_while_scoring_and_every_result_reflects_the_events_before_it(topics, store, processors, tmp_path,
+                                                                                           concurrent):
     """Overlapped scoring: batch N+1 is applied to user state while batch N is scored. Each
     result must still be the one a one-event-at-a-time replay gives after that user's newest
     event in the result (so batch N+1's fold-in saw batch N's events), and a user's results must
-    leave in the order of their events."""
+    leave in the order of their events — also when two batches are scored at once."""
     import subprocess
     from conftest import BINARY
     rng = random.Random(23)
@@ -282,7 +284,7 @@ def test_backlog_is_prepared_while_scoring_and_every_result_reflects_the_events_
     # A backlog first, so that every micro-batch is full and the next one is always waiting.
     placed = produce(topics.broker, topics.events, [(user.encode(), line.encode()) for user, line in lines])
     index = {where: n for n, where in enumerate(placed)}
-    p = Processor(topics, store, "--batch-size", "16")
+    p = Processor(topics, store, "--batch-size", "16", "--concurrent-batches", concurrent)
     processors.append(p)
     reader = Reader(topics.broker, topics.results)
     assert reader.read_until(lambda ms: offsets_answered(ms) >= set(placed), 120), p.output()
