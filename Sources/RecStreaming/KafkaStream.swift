@@ -57,7 +57,7 @@ public struct StreamCounters: Sendable {
     /// Micro-batches scored.
     public var batches = 0
     /// Micro-batches that were ready (applied to user state) while the one before was still
-    /// being scored or produced: the overlap of ``StreamOptions/overlapScoring`` at work.
+    /// being scored or produced: the overlap of ``StreamOptions/overlapsScoring`` at work.
     public var preparedWhileScoring = 0
 }
 
@@ -68,7 +68,7 @@ public struct StreamCounters: Sendable {
 /// `lingerMilliseconds` after their first event — so under light load an event is scored as soon
 /// as it arrives, and under heavy load the backlog makes the batches full.
 ///
-/// Scoring overlaps the polling thread's work (``StreamOptions/overlapScoring``): the polling
+/// Scoring overlaps the polling thread's work (``StreamOptions/overlapsScoring``): the polling
 /// thread consumes, decodes and applies batch N+1 to user state while batch N (and with
 /// ``StreamOptions/concurrentBatches`` 2, batch N−1 too) is scored on threads of the
 /// ``OverlappedStage``; results are produced in batch order, so a user's results keep the order of
@@ -115,7 +115,7 @@ public final class KafkaStream {
     /// Called with a line for the log (assignments, model swaps).
     public var log: (String) -> Void = { _ in }
     // Scores and produces batch N on its own thread while this one prepares batch N+1
-    // (``StreamOptions/overlapScoring``); nil: both on this thread, one after the other.
+    // (``StreamOptions/overlapsScoring``); nil: both on this thread, one after the other.
     private var scoringStage: OverlappedStage<ScoringJob, ScoredJob>?
     // Batches the scoring thread finished, for this thread's figures (stages, acknowledgement times).
     private let scored = Mutex<[ScoredBatch]>([])
@@ -156,7 +156,7 @@ public final class KafkaStream {
             brokers: configuration.brokers, group: configuration.group, settings: configuration.consumerSettings,
             assigned: { [unowned self] in self.assigned($0) }, revoking: { [unowned self] in self.revoking($0) },
             committed: { [unowned self] in self.committed($0) })
-        if processor.options.overlapScoring {
+        if processor.options.overlapsScoring {
             scoringStage = OverlappedStage(name: "rec-stream-score", workers: processor.options.concurrentBatches,
                                            work: { [unowned self] in self.score($0) }, deliver: { [unowned self] in try self.produce($0) })
         }

@@ -28,8 +28,10 @@ struct Stream: ParsableCommand {
     @Option(help: "Milliseconds the first event of a batch waits for more.") var lingerMs = 5
     @Option(help: "Kernel threads for a micro-batch that closed before it was full (0: all cores, as a full one).")
     var partialBatchThreads = 1
-    @Flag(help: "Score each micro-batch on the polling thread, after preparing it (default: scoring batch N overlaps preparing N+1).")
+    @Flag(help: "Score each micro-batch on the polling thread, after preparing it (default for batch sizes above 32).")
     var serialScoring = false
+    @Flag(help: "Score micro-batches on threads of their own while the next is prepared (default for batch sizes up to 32).")
+    var overlapScoring = false
     @Option(help: "Micro-batches scored at once, one kernel thread each (1: one at a time, on every core).")
     var concurrentBatches = 2
     @Option(help: "Recent events kept per user.") var history = 50
@@ -62,6 +64,7 @@ struct Stream: ParsableCommand {
         if brokers == nil && replay == nil { throw ValidationError("give --brokers HOST:PORT or --replay FILE") }
         if brokers != nil && replay != nil { throw ValidationError("give --brokers or --replay, not both") }
         if batchSize < 1 || k < 1 || history < 1 { throw ValidationError("--batch-size, -k and --history must be at least 1") }
+        if serialScoring && overlapScoring { throw ValidationError("give --serial-scoring or --overlap-scoring, not both") }
     }
 
     func run() throws {
@@ -72,7 +75,7 @@ struct Stream: ParsableCommand {
         options.lingerMilliseconds = lingerMs
         options.partialBatchThreads = partialBatchThreads > 0 ? partialBatchThreads : nil
         options.historyPerUser = history
-        options.overlapScoring = !serialScoring
+        options.overlapScoring = serialScoring ? false : overlapScoring ? true : nil
         options.concurrentBatches = max(1, concurrentBatches)
         options.usersPerPartition = usersPerPartition
         options.maximumEventBytes = maxEventBytes

@@ -76,6 +76,20 @@ struct OverlappedStageTests {
         #expect(journal.all.filter { $0.hasPrefix("delivered") } == ["delivered 1", "delivered 2", "delivered 3"])
     }
 
+    @Test("scoring overlaps by default for micro-batches up to 32 events, and either way when asked")
+    func overlapDefault() {
+        var options = StreamOptions()
+        options.batchSize = 16
+        #expect(options.overlapsScoring)
+        options.batchSize = 256
+        #expect(!options.overlapsScoring)
+        options.overlapScoring = true
+        #expect(options.overlapsScoring)
+        options.batchSize = 16
+        options.overlapScoring = false
+        #expect(!options.overlapsScoring)
+    }
+
     @Test("a batch that fails stops the stage: the next submit and drain throw it, and no later batch runs")
     func failureStops() throws {
         struct DeliveryFailed: Error, Equatable {}
