@@ -43,9 +43,9 @@ public struct StreamOptions: Sendable {
     /// Whether scoring overlaps: ``overlapScoring``, or by default when ``batchSize`` is at most
     /// ``overlapBatchLimit``. Measured through the test broker (Benchmarks/stream.py, 100,000
     /// items): at micro-batch 16 two batches side by side kept the processor on 1.44–1.52 cores
-    /// against 1.31–1.36 serially (ratio to the bound 0.68 against 0.60 on average of 5–7 runs);
+    /// against 1.29–1.36 serially (ratio to the bound 0.70 against 0.62, means of 9 and 7 runs);
     /// at 256 one batch already keeps both cores busy, the rate was the same, and the half-load
-    /// p50 about doubled (82–152 against 45–67 ms: a batch closed early waits behind the one
+    /// p50 about doubled (median 121 against 54 ms: a batch closed early waits behind the one
     /// scoring).
     public var overlapsScoring: Bool { overlapScoring ?? (batchSize <= Self.overlapBatchLimit) }
 
