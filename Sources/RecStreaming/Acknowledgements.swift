@@ -40,12 +40,24 @@ public struct AcknowledgementTracker: Sendable {
         return tag
     }
 
+    /// Records when `tag`'s messages were handed to the producer, when that was after ``add(offsets:events:produced:)``
+    /// (the batch was scored on another thread). Unknown tags are ignored.
+    public mutating func produced(_ tag: UInt64, at time: Double) {
+        guard let index = index(of: tag) else { return }
+        batches[index].produced = time
+    }
+
+    private func index(of tag: UInt64) -> Int? {
+        // Tags increase along the array: find the batch by its distance from the head.
+        guard !isEmpty, tag >= batches[head].tag else { return nil }
+        let index = head + Int(tag - batches[head].tag)
+        guard index < batches.count, batches[index].tag == tag else { return nil }
+        return index
+    }
+
     /// Records that every message of `tag` was acknowledged at `time`. Unknown tags are ignored.
     public mutating func acknowledge(_ tag: UInt64, at time: Double) {
-        // Tags increase along the array: find the batch by its distance from the head.
-        guard !isEmpty, tag >= batches[head].tag else { return }
-        let index = head + Int(tag - batches[head].tag)
-        guard index < batches.count, batches[index].tag == tag else { return }
+        guard let index = index(of: tag) else { return }
         batches[index].acknowledged = time
     }
 

@@ -1,5 +1,6 @@
 internal import CRdKafka
 import Foundation
+import Synchronization
 
 // The one thin layer over librdkafka: configuration, a producer with delivery reports and a
 // consumer with manual commits and a rebalance callback. Callbacks are `@convention(c)` closures
@@ -67,10 +68,10 @@ private func makeHandle(_ type: rd_kafka_type_t, _ configuration: OpaquePointer)
     return handle  // owns the configuration now
 }
 
-/// What the delivery-report callback updates: the per-tag ledger, read and written only on the
-/// thread that polls the producer.
-final class DeliveryReports {
-    var ledger = DeliveryLedger()
+/// What the delivery-report callback updates: the per-tag ledger, behind a lock — the stream
+/// processor sends from its scoring thread while its polling thread serves delivery reports.
+final class DeliveryReports: Sendable {
+    let ledger = Mutex(DeliveryLedger())
 }
 
 /// Per-tag bookkeeping of produced messages and their delivery reports: which tags (micro-batches)
@@ -147,7 +148,9 @@ public struct DeliveryLedger: Sendable {
 /// acknowledged, ``serveDeliveries()`` reports it, so the sender can go on working while
 /// acknowledgements arrive and learn later which of its batches are safe.
 ///
-/// Not thread-safe: one thread sends, polls and flushes.
+/// ``send(topic:key:value:tag:)`` and ``seal(_:)`` may be called on one thread while another
+/// serves deliveries (``serveDeliveries()``); ``awaitDeliveries(timeoutMilliseconds:)`` only
+/// when nothing is being sent.
 public final class KafkaProducer {
     private let handle: OpaquePointer
     private let reports: DeliveryReports
@@ -177,9 +180,10 @@ public final class KafkaProducer {
             guard let message, let opaque else { return }
             let reports = Unmanaged<DeliveryReports>.fromOpaque(opaque).takeUnretainedValue()
             let code = message.pointee.err
-            reports.ledger.reported(UInt64(UInt(bitPattern: message.pointee._private)),
-                                    failure: code == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : String(cString: rd_kafka_err2str(code)),
-                                    at: wallClock())
+            let tag = UInt64(UInt(bitPattern: message.pointee._private))
+            let failure = code == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : String(cString: rd_kafka_err2str(code))
+            let time = wallClock()
+            reports.ledger.withLock { $0.reported(tag, failure: failure, at: time) }
         }
         do { handle = try makeHandle(RD_KAFKA_PRODUCER, configuration) } catch { retained.release(); throw error }
     }
@@ -201,7 +205,7 @@ public final class KafkaProducer {
                 }
             }
             if code == RD_KAFKA_RESP_ERR_NO_ERROR {
-                reports.ledger.sent(tag)
+                reports.ledger.withLock { $0.sent(tag) }
                 return
             }
             if code == RD_KAFKA_RESP_ERR__QUEUE_FULL { rd_kafka_poll(handle, 10); continue }
@@ -212,7 +216,8 @@ public final class KafkaProducer {
     /// Declares that `tag` gets no more messages: it is reported acknowledged once all of its
     /// messages are (at once when it had none, or all were acknowledged already).
     public func seal(_ tag: UInt64) {
-        reports.ledger.seal(tag, at: wallClock())
+        let time = wallClock()
+        reports.ledger.withLock { $0.seal(tag, at: time) }
     }
 
     /// Serves delivery reports without waiting; returns the sealed tags acknowledged since the
@@ -224,15 +229,16 @@ public final class KafkaProducer {
     public func serveDeliveries() throws -> [(tag: UInt64, at: Double)] {
         rd_kafka_poll(handle, 0)
         try throwFailures()
-        return reports.ledger.takeAcknowledged()
+        return reports.ledger.withLock { $0.takeAcknowledged() }
     }
 
     private var failureReasons: [String] = []
 
     private func throwFailures() throws {
-        failureReasons += reports.ledger.takeFailures()
-        if !reports.ledger.failed.isEmpty || !failureReasons.isEmpty {
-            throw KafkaError("delivery failed for \(reports.ledger.failed.count) micro-batches: \(failureReasons.prefix(10).joined(separator: "; "))")
+        let (taken, failed) = reports.ledger.withLock { ($0.takeFailures(), $0.failed.count) }
+        failureReasons += taken
+        if failed > 0 || !failureReasons.isEmpty {
+            throw KafkaError("delivery failed for \(failed) micro-batches: \(failureReasons.prefix(10).joined(separator: "; "))")
         }
     }
 
@@ -244,8 +250,9 @@ public final class KafkaProducer {
         let code = rd_kafka_flush(handle, timeoutMilliseconds)
         rd_kafka_poll(handle, 0)
         try throwFailures()
-        if code != RD_KAFKA_RESP_ERR_NO_ERROR || reports.ledger.inFlight > 0 {
-            throw KafkaError("\(reports.ledger.inFlight) messages unacknowledged after \(timeoutMilliseconds) ms")
+        let inFlight = reports.ledger.withLock { $0.inFlight }
+        if code != RD_KAFKA_RESP_ERR_NO_ERROR || inFlight > 0 {
+            throw KafkaError("\(inFlight) messages unacknowledged after \(timeoutMilliseconds) ms")
         }
     }
 }

@@ -56,6 +56,9 @@ public struct StreamCounters: Sendable {
     public var results = 0
     /// Micro-batches scored.
     public var batches = 0
+    /// Micro-batches that were ready (applied to user state) while the one before was still
+    /// being scored or produced: the overlap of ``StreamOptions/overlapsScoring`` at work.
+    public var preparedWhileScoring = 0
 }
 
 /// The stream processor on Kafka: consume events in a group, micro-batch them through the
@@ -64,6 +67,12 @@ public struct StreamCounters: Sendable {
 /// Micro-batches close when full, when no further event is waiting in the consumer, or
 /// `lingerMilliseconds` after their first event — so under light load an event is scored as soon
 /// as it arrives, and under heavy load the backlog makes the batches full.
+///
+/// Scoring overlaps the polling thread's work (``StreamOptions/overlapsScoring``): the polling
+/// thread consumes, decodes and applies batch N+1 to user state while batch N (and with
+/// ``StreamOptions/concurrentBatches`` 2, batch N−1 too) is scored on threads of the
+/// ``OverlappedStage``; results are produced in batch order, so a user's results keep the order of
+/// their events. Before a rebalance and at the end the stage is drained first.
 ///
 /// Delivery is at least once, and pipelined: a batch's results are produced and the next batch
 /// is taken at once, while the broker's acknowledgements come in. Offsets are committed
@@ -105,6 +114,37 @@ public final class KafkaStream {
     public private(set) var counters = StreamCounters()
     /// Called with a line for the log (assignments, model swaps).
     public var log: (String) -> Void = { _ in }
+    // Scores and produces batch N on its own thread while this one prepares batch N+1
+    // (``StreamOptions/overlapsScoring``); nil: both on this thread, one after the other.
+    private var scoringStage: OverlappedStage<ScoringJob, ScoredJob>?
+    // Batches the scoring thread finished, for this thread's figures (stages, acknowledgement times).
+    private let scored = Mutex<[ScoredBatch]>([])
+
+    /// A prepared micro-batch on its way to scoring and producing.
+    private struct ScoringJob {
+        var batch: MicroBatchProcessor.PreparedBatch
+        var deadLetters: [(partition: Int32, offset: Int64, value: [UInt8])]
+        var threads: Int?
+        var tag: UInt64
+        var events: Int
+        var prepared: Double
+    }
+
+    /// A batch's results, to produce.
+    private struct ScoredJob {
+        var job: ScoringJob
+        var results: [StreamResult]
+        var scored: Double
+    }
+
+    /// When a batch's scoring and producing ended (seconds since 1970).
+    private struct ScoredBatch {
+        var tag: UInt64
+        var events: Int
+        var prepared: Double
+        var scored: Double
+        var produced: Double
+    }
 
     /// A processor for `configuration`, scoring with `processor`.
     public init(configuration: KafkaStreamConfiguration, processor: MicroBatchProcessor) throws {
@@ -116,7 +156,13 @@ public final class KafkaStream {
             brokers: configuration.brokers, group: configuration.group, settings: configuration.consumerSettings,
             assigned: { [unowned self] in self.assigned($0) }, revoking: { [unowned self] in self.revoking($0) },
             committed: { [unowned self] in self.committed($0) })
+        if processor.options.overlapsScoring {
+            scoringStage = OverlappedStage(name: "rec-stream-score", workers: processor.options.concurrentBatches,
+                                           work: { [unowned self] in self.score($0) }, deliver: { [unowned self] in try self.produce($0) })
+        }
     }
+
+    deinit { scoringStage?.close() }
 
     private func statePath(_ partition: Int32) -> String {
         "\(configuration.stateDirectory)/\(configuration.group)/\(configuration.eventsTopic)-\(partition).json"
@@ -236,13 +282,17 @@ public final class KafkaStream {
             if let error = written.error { throw error }
         }
         try sendBatch()
+        try scoringStage?.drain()
         try producer.awaitDeliveries()
         try retireAcknowledged()
         try checkpoint()
     }
 
-    /// Scores the pending events and produces their results and dead letters, without waiting
-    /// for the broker: the batch joins ``inFlight`` until its acknowledgements come in.
+    /// Applies the pending events to user state, then scores them and produces their results and
+    /// dead letters — on the scoring thread, after the batch before it, when scoring overlaps;
+    /// without waiting for the broker: the batch joins ``inFlight`` until its acknowledgements
+    /// come in. Batches are produced in the order they were taken, so a user's results keep the
+    /// order of their events.
     private func sendBatch() throws {
         guard !pending.isEmpty || !deadLetters.isEmpty else { return }
         let closed = wallClock()
@@ -254,11 +304,9 @@ public final class KafkaStream {
             }
             stages.record(.batchFill, seconds: closed - polled)
         }
+        // State changes stay on this thread, in event order: batch N+1's fold-in sees batch N's
+        // events even while batch N is still being scored.
         let prepared = processor.prepare(pending, state: state)
-        let stateDone = wallClock()
-        let threads = processor.options.scoringThreads(forBatchOf: pending.count + deadLetters.count, fullBatch: ScoringThreads.limit)
-        let results = ScoringThreads.$limit.withValue(threads) { processor.score(prepared) }
-        let scored = wallClock()
         var offsets: [Int32: Int64] = [:]
         for event in pending { offsets[event.partition] = max(offsets[event.partition] ?? -1, event.offset) }
         for letter in deadLetters {
@@ -267,31 +315,70 @@ public final class KafkaStream {
             // ahead of the commit: replayed events are answered, not applied twice).
             state(letter.partition).skip(through: letter.offset)
         }
-        let tag = inFlight.add(offsets: offsets, events: pending.count, produced: scored)
-        for result in results {
-            try producer.send(topic: configuration.resultsTopic, key: Array(result.user.utf8), value: result.jsonBytes(), tag: tag)
-        }
-        for letter in deadLetters {
-            try producer.send(topic: configuration.deadLetterTopic, key: Array("\(letter.partition):\(letter.offset)".utf8),
-                              value: letter.value, tag: tag)
-        }
-        producer.seal(tag)
-        let produced = wallClock()
+        let stateDone = wallClock()
         stages.record(.state, seconds: stateDone - closed, count: pending.count)
-        stages.record(.scoring, seconds: scored - stateDone, count: pending.count)
-        stages.record(.produce, seconds: produced - scored, count: pending.count)
+        // Batches scored side by side get one kernel thread each.
+        let threads = scoringStage != nil && processor.options.concurrentBatches > 1
+            ? 1 : processor.options.scoringThreads(forBatchOf: pending.count + deadLetters.count, fullBatch: ScoringThreads.limit)
+        let tag = inFlight.add(offsets: offsets, events: pending.count, produced: stateDone)
+        let job = ScoringJob(batch: prepared, deadLetters: deadLetters, threads: threads, tag: tag, events: pending.count, prepared: stateDone)
         counters.events += pending.count
         counters.deadLetters += deadLetters.count
-        counters.results += results.count
+        counters.results += prepared.groups.count
         counters.batches += 1
         pending.removeAll(keepingCapacity: true)
         pendingTimes.removeAll(keepingCapacity: true)
         deadLetters.removeAll(keepingCapacity: true)
+        if let scoringStage {
+            if scoringStage.isBusy { counters.preparedWhileScoring += 1 }
+            try scoringStage.submit(job)
+        } else {
+            try produce(score(job))
+        }
+        takeScored()
+    }
+
+    /// Scores a prepared batch through the engine (on a scoring thread when scoring overlaps).
+    private func score(_ job: ScoringJob) -> ScoredJob {
+        let results = ScoringThreads.$limit.withValue(job.threads) { processor.score(job.batch) }
+        return ScoredJob(job: job, results: results, scored: wallClock())
+    }
+
+    /// Hands a scored batch's results and dead letters to the producer under the batch's tag,
+    /// then seals it — in batch order (on a scoring thread when scoring overlaps: it touches no
+    /// state of the polling thread's but ``scored``).
+    private func produce(_ scoredJob: ScoredJob) throws {
+        let (job, results, scoredAt) = (scoredJob.job, scoredJob.results, scoredJob.scored)
+        for result in results {
+            try producer.send(topic: configuration.resultsTopic, key: Array(result.user.utf8), value: result.jsonBytes(), tag: job.tag)
+        }
+        for letter in job.deadLetters {
+            try producer.send(topic: configuration.deadLetterTopic, key: Array("\(letter.partition):\(letter.offset)".utf8),
+                              value: letter.value, tag: job.tag)
+        }
+        let producedAt = wallClock()
+        // Recorded before the seal, so the polling thread knows the batch's times before it can
+        // see its acknowledgement.
+        scored.withLock {
+            $0.append(ScoredBatch(tag: job.tag, events: job.events, prepared: job.prepared, scored: scoredAt, produced: producedAt))
+        }
+        producer.seal(job.tag)
+    }
+
+    /// Records the figures of the batches the scoring thread finished.
+    private func takeScored() {
+        let finished = scored.withLock { batches in defer { batches.removeAll(keepingCapacity: true) }; return batches }
+        for batch in finished {
+            inFlight.produced(batch.tag, at: batch.produced)
+            stages.record(.scoring, seconds: batch.scored - batch.prepared, count: batch.events)
+            stages.record(.produce, seconds: batch.produced - batch.scored, count: batch.events)
+        }
     }
 
     /// Takes in the acknowledgements that arrived; the batches acknowledged in order make their
     /// offsets committable.
     private func retireAcknowledged() throws {
+        takeScored()
         for (tag, time) in try producer.serveDeliveries() { inFlight.acknowledge(tag, at: time) }
         for batch in inFlight.retire() {
             for (partition, offset) in batch.offsets { processedThrough[partition] = max(processedThrough[partition] ?? -1, offset) }

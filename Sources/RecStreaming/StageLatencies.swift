@@ -19,7 +19,9 @@ public enum StreamStage: String, CaseIterable, Sendable {
     case batchFill
     /// Applying the batch's events to user state and reading the users' histories.
     case state
-    /// The engine's batch entry point: fold-ins, one GEMM with fused top-K, post-processing.
+    /// The engine's batch entry point: fold-ins, one GEMM with fused top-K, post-processing;
+    /// with overlapped scoring, from the batch's being applied to state, so waiting for a free
+    /// scoring thread counts here.
     case scoring
     /// Encoding the batch's results and handing them to the producer.
     case produce

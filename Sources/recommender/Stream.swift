@@ -28,6 +28,12 @@ struct Stream: ParsableCommand {
     @Option(help: "Milliseconds the first event of a batch waits for more.") var lingerMs = 5
     @Option(help: "Kernel threads for a micro-batch that closed before it was full (0: all cores, as a full one).")
     var partialBatchThreads = 1
+    @Flag(help: "Score each micro-batch on the polling thread, after preparing it (default for batch sizes above 32).")
+    var serialScoring = false
+    @Flag(help: "Score micro-batches on threads of their own while the next is prepared (default for batch sizes up to 32).")
+    var overlapScoring = false
+    @Option(help: "Micro-batches scored at once, one kernel thread each (1: one at a time, on every core).")
+    var concurrentBatches = 2
     @Option(help: "Recent events kept per user.") var history = 50
     @Option(help: "Users kept per partition (least recently updated dropped first).") var usersPerPartition = 200_000
     @Option(help: "Messages larger than this many bytes go to the dead-letter topic.") var maxEventBytes = 65_536
@@ -58,6 +64,7 @@ struct Stream: ParsableCommand {
         if brokers == nil && replay == nil { throw ValidationError("give --brokers HOST:PORT or --replay FILE") }
         if brokers != nil && replay != nil { throw ValidationError("give --brokers or --replay, not both") }
         if batchSize < 1 || k < 1 || history < 1 { throw ValidationError("--batch-size, -k and --history must be at least 1") }
+        if serialScoring && overlapScoring { throw ValidationError("give --serial-scoring or --overlap-scoring, not both") }
     }
 
     func run() throws {
@@ -68,6 +75,8 @@ struct Stream: ParsableCommand {
         options.lingerMilliseconds = lingerMs
         options.partialBatchThreads = partialBatchThreads > 0 ? partialBatchThreads : nil
         options.historyPerUser = history
+        options.overlapScoring = serialScoring ? false : overlapScoring ? true : nil
+        options.concurrentBatches = max(1, concurrentBatches)
         options.usersPerPartition = usersPerPartition
         options.maximumEventBytes = maxEventBytes
         options.checkpointMilliseconds = checkpointMs
@@ -135,7 +144,7 @@ struct Stream: ParsableCommand {
         if let stageReport { try stream.stages.reportJSON().write(to: URL(fileURLWithPath: stageReport)) }
         let counters = stream.counters
         logLine("stream: stopped after \(counters.events) events, \(counters.deadLetters) dead letters, \(counters.results) results "
-              + "in \(counters.batches) batches")
+              + "in \(counters.batches) batches (\(counters.preparedWhileScoring) prepared while the one before was scoring)")
         _ = sources
     }
 }

@@ -260,3 +260,44 @@ def test_model_hot_swap_without_restart(topics, store, processors, tmp_path):
     assert p.process.poll() is None  # the same process, never restarted
     assert "serving a new version of model movies" in p.output()
     assert p.terminate() == 0
+
+
+@pytest.mark.parametrize("concurrent", ["1", "2"])
+def test_backlog_is_prepared_while_scoring_and_every_result_reflects_the_events_before_it(topics, store, processors, tmp_path,
+                                                                                           concurrent):
+    """Overlapped scoring: batch N+1 is applied to user state while batch N is scored. Each
+    result must still be the one a one-event-at-a-time replay gives after that user's newest
+    event in the result (so batch N+1's fold-in saw batch N's events), and a user's results must
+    leave in the order of their events — also when two batches are scored at once."""
+    import subprocess
+    from conftest import BINARY
+    rng = random.Random(23)
+    users = [f"o{n}" for n in range(40)]
+    lines = [(user, json.dumps({"user": user, "item": str(rng.randrange(1, 1600)), "type": "view", "time": 100.0 + n}))
+             for n, user in enumerate(rng.choice(users) for _ in range(1200))]
+    oracle_path = tmp_path / "events.jsonl"
+    oracle_path.write_text("".join(line + "\n" for _, line in lines))
+    out = subprocess.run([BINARY, "stream", "--store", store, "--replay", str(oracle_path), "-k", "5", "--batch-size", "1"],
+                         check=True, capture_output=True, text=True).stdout
+    oracle = [json.loads(line)["items"] for line in out.strip().splitlines()]
+    assert len(oracle) == len(lines)
+    # A backlog first, so that every micro-batch is full and the next one is always waiting.
+    placed = produce(topics.broker, topics.events, [(user.encode(), line.encode()) for user, line in lines])
+    index = {where: n for n, where in enumerate(placed)}
+    p = Processor(topics, store, "--batch-size", "16", "--concurrent-batches", concurrent)
+    processors.append(p)
+    reader = Reader(topics.broker, topics.results)
+    assert reader.read_until(lambda ms: offsets_answered(ms) >= set(placed), 120), p.output()
+    assert p.terminate() == 0
+    newest_seen = {}
+    for r in reader.results():
+        newest = max(r["offsets"])
+        # One user's results come in the order of their events (a user's events and results
+        # each stay in one partition).
+        assert newest > newest_seen.get(r["user"], -1), (r["user"], newest, newest_seen.get(r["user"]))
+        newest_seen[r["user"]] = newest
+        assert r["items"] == oracle[index[(r["partition"], newest)]], (r["user"], r["offsets"])
+    # The overlap happened: batches were ready while the one before was still being scored.
+    stopped = [line for line in p.output().splitlines() if "stopped after" in line][-1]
+    overlapped = int(stopped.split("(")[1].split(" prepared while")[0])
+    assert overlapped > 10, stopped
