@@ -97,9 +97,11 @@ struct Stream: ParsableCommand {
         }
         if let replay {
             let sink: FileHandle = try output.map {
-                FileManager.default.createFile(atPath: $0, contents: nil)
-                guard let handle = FileHandle(forWritingAtPath: $0) else { throw ValidationError("--output \($0): cannot write") }
-                return handle
+                // Opened in place, not made with FileManager.createFile: that writes a temporary
+                // file and renames it over the path, so `--output /dev/null` replaced the device.
+                let descriptor = open($0, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+                guard descriptor >= 0 else { throw ValidationError("--output \($0): cannot write: \(String(cString: strerror(errno)))") }
+                return FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
             } ?? .standardOutput
             var buffer = Data()
             let summary = try Replay(processor: processor).run(path: replay, speedup: speedup, limit: limit) { line in

@@ -301,3 +301,26 @@ def test_backlog_is_prepared_while_scoring_and_every_result_reflects_the_events_
     stopped = [line for line in p.output().splitlines() if "stopped after" in line][-1]
     overlapped = int(stopped.split("(")[1].split(" prepared while")[0])
     assert overlapped > 10, stopped
+
+
+def test_replay_output_is_written_in_place_through_a_symlink(store, tmp_path):
+    """`stream --replay --output PATH` writes into what PATH names. Writing a temporary file and
+    renaming it over PATH (what Foundation's createFile does) would replace a symlink with a
+    regular file — and `--output /dev/null` with a regular file named /dev/null."""
+    import os
+    import subprocess
+    from conftest import BINARY
+    events = tmp_path / "events.jsonl"
+    events.write_text("".join(json.dumps({"user": f"u{n % 7}", "item": str(1 + n % 50), "type": "view", "time": 100.0 + n}) + "\n"
+                              for n in range(60)))
+    target, link = tmp_path / "results.jsonl", tmp_path / "link.jsonl"
+    target.write_text("stale line that must be truncated\n")
+    os.symlink(target.name, link)
+    command = [BINARY, "stream", "--store", store, "--replay", str(events), "-k", "5", "--batch-size", "1"]
+    to_stdout = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    subprocess.run(command + ["--output", str(link)], check=True, capture_output=True, text=True)
+    assert link.is_symlink() and os.readlink(link) == target.name
+    def answers(text):  # every field but the processing latency, which differs between runs
+        return [{k: v for k, v in json.loads(line).items() if k != "latencyMs"} for line in text.splitlines()]
+    assert len(answers(to_stdout)) == 60
+    assert answers(target.read_text()) == answers(to_stdout)
