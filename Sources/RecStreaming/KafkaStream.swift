@@ -226,6 +226,9 @@ public final class KafkaStream {
     /// - Throws: ``KafkaError`` when results cannot be delivered (nothing more is committed then).
     public func run(until stop: StopRequest) throws {
         try consumer.subscribe([configuration.eventsTopic])
+        // Last (defers run in reverse): no scoring thread may still use this stream when run
+        // returns or throws — after a failed batch the others may still be scoring.
+        defer { scoringStage?.finish() }
         defer { consumer.close() }  // runs the revoke handler: the last batch finished and committed
         let options = processor.options
         while !stop.isRequested {

@@ -22,6 +22,7 @@ public final class OverlappedStage<Job, Output>: @unchecked Sendable {
     private var delivered = 0  // jobs delivered (or skipped after a failure), in sequence order
     private var failure: (any Error)?
     private var closed = false
+    private var runningThreads: Int
     private let workers: Int
     private let work: (Job) throws -> Output
     private let deliver: (Output) throws -> Void
@@ -31,6 +32,7 @@ public final class OverlappedStage<Job, Output>: @unchecked Sendable {
     /// the stage alive until ``close()``.
     public init(name: String, workers: Int = 1, work: @escaping (Job) throws -> Output, deliver: @escaping (Output) throws -> Void) {
         self.workers = max(1, workers)
+        runningThreads = self.workers
         self.work = work
         self.deliver = deliver
         for _ in 0 ..< self.workers {
@@ -69,6 +71,8 @@ public final class OverlappedStage<Job, Output>: @unchecked Sendable {
             delivered = max(delivered, sequence + 1)
             condition.broadcast()
         }
+        runningThreads -= 1
+        condition.broadcast()
         condition.unlock()
     }
 
@@ -105,5 +109,15 @@ public final class OverlappedStage<Job, Output>: @unchecked Sendable {
             closed = true
             condition.broadcast()
         }
+    }
+
+    /// ``close()``, then waits until every thread has ended — also after a failure, when
+    /// ``drain()`` returns at once while other jobs may still be running `work`. After it nothing
+    /// of the stage runs, so what `work` and `deliver` use may be released. Idempotent.
+    public func finish() {
+        close()
+        condition.lock()
+        while runningThreads > 0 { condition.wait() }
+        condition.unlock()
     }
 }

@@ -107,4 +107,28 @@ struct OverlappedStageTests {
         #expect(throws: DeliveryFailed.self) { try stage.submit(3) }
         #expect(journal.all == ["ran 1"])
     }
+
+    @Test("finish returns only after every thread has stopped, even when a failure made drain return while a batch was still running")
+    func finishWaitsForRunningWork() throws {
+        struct ScoringFailed: Error {}
+        let journal = Journal()
+        let secondStarted = DispatchSemaphore(value: 0)
+        let stage = OverlappedStage<Int, Int>(name: "test-stage", workers: 2, work: { batch in
+            if batch == 1 {
+                secondStarted.wait()  // batch 2 is running when batch 1 fails
+                throw ScoringFailed()
+            }
+            secondStarted.signal()
+            Thread.sleep(forTimeInterval: 1)
+            journal.note("batch \(batch) finished")
+            return batch
+        }, deliver: { _ in })
+        try stage.submit(1)
+        try stage.submit(2)
+        #expect(throws: ScoringFailed.self) { try stage.drain() }
+        #expect(journal.all.isEmpty, "drain returns at the failure, before batch 2's work ends")
+        stage.finish()
+        #expect(journal.all == ["batch 2 finished"])
+        stage.finish()  // idempotent
+    }
 }
