@@ -467,10 +467,10 @@ public struct WeightedBlend: ScoreCombiner {
 
     public func combine(_ sources: [Candidates]) -> [(item: String, score: Float)] {
         var totals: [String: Float] = [:]
-        for (source, weight) in zip(sources, weights) where !source.items.isEmpty {
-            let scores = source.items.map(\.score)
-            let low = scores.min()!, span = scores.max()! - low
-            for entry in source.items { totals[source.names[entry.id], default: 0] += weight * (span > 0 ? (entry.score - low) / span : 1) }
+        for (source, weight) in zip(sources, weights) {
+            for (entry, normalized) in zip(source.items, source.items.minMaxNormalizedScores) {
+                totals[source.names[entry.id], default: 0] += weight * normalized
+            }
         }
         return ranked(totals, limit: totals.count)
     }

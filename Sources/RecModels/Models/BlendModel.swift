@@ -67,9 +67,8 @@ public struct BlendModel: Recommender {
     /// The blended ranking of two candidate lists, best `k` first.
     func merge(_ a: [ScoredItem], _ b: [ScoredItem], k: Int) -> [ScoredItem] {
         var totals: [Int: Float] = [:]
-        for (list, share) in [(a, 1 - weight), (b, weight)] where !list.isEmpty {
-            let low = list.map(\.score).min()!, span = list.map(\.score).max()! - low
-            for item in list { totals[item.id, default: 0] += share * (span > 0 ? (item.score - low) / span : 1) }
+        for (list, share) in [(a, 1 - weight), (b, weight)] {
+            for (item, normalized) in zip(list, list.minMaxNormalizedScores) { totals[item.id, default: 0] += share * normalized }
         }
         let ranked = totals.map { ScoredItem(id: $0.key, score: $0.value) }
             .sorted { $0.score != $1.score ? $0.score > $1.score : $0.id < $1.id }
@@ -101,5 +100,21 @@ public struct BlendModel: Recommender {
     /// - Throws: always ``ModelError/invalidParameter(_:)``.
     public func save(to path: String, metrics: [String: Double]) throws {
         throw ModelError.invalidParameter("a blend is not saved as one model file (\(path)): save its \(first.kind) and \(second.kind) components and serve them through a pipeline with two sources, \"scoring\": {\"type\": \"blend\", \"weights\": [\(1 - weight), \(weight)]} and \"candidates\": \(candidates) (README: Blend of two models)")
+    }
+}
+
+extension Array where Element == ScoredItem {
+    /// Each item's score min–max normalized over this list, in the list's order: the highest
+    /// gets 1, the lowest 0, `(s − min) / (max − min)` between; every item gets 1 when all scores
+    /// are equal. How a blend puts models on different scales on one: ``BlendModel`` and the
+    /// engine's `WeightedBlend` stage both use it.
+    ///
+    /// - Complexity: O(count).
+    public var minMaxNormalizedScores: [Float] {
+        guard let first else { return [] }
+        var low = first.score, high = first.score
+        for item in self { low = Swift.min(low, item.score); high = Swift.max(high, item.score) }
+        let span = high - low
+        return map { span > 0 ? ($0.score - low) / span : 1 }
     }
 }
