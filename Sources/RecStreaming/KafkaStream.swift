@@ -381,8 +381,12 @@ public final class KafkaStream {
     /// Takes in the acknowledgements that arrived; the batches acknowledged in order make their
     /// offsets committable.
     private func retireAcknowledged() throws {
+        let deliveries = try producer.serveDeliveries()
+        // After serving: a batch is sealed only after its times were recorded, so every batch
+        // acknowledged here is among those taken now (taken before, a batch sealed and
+        // acknowledged in between kept its preparation time as produce time).
         takeScored()
-        for (tag, time) in try producer.serveDeliveries() { inFlight.acknowledge(tag, at: time) }
+        for (tag, time) in deliveries { inFlight.acknowledge(tag, at: time) }
         for batch in inFlight.retire() {
             for (partition, offset) in batch.offsets { processedThrough[partition] = max(processedThrough[partition] ?? -1, offset) }
             let acknowledged = batch.acknowledged ?? wallClock()
