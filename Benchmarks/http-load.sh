@@ -82,6 +82,10 @@ ACTIVATOR=$!
 SWAP_LINE=$(run swap swap.lua)
 wait $ACTIVATOR   # not a bare wait: the server is a child too
 VERSIONS=$(grep '^versions' /tmp/recommender-load-swap.txt || echo "versions: unknown")
+# The HTTP floor: the same server answering a constant route (/health/live: no engine call, no
+# JSON built per request) as fast as wrk can ask — what Hummingbird, NIO and the sockets cost
+# per request before a route does anything.
+FLOOR_LINE=$(run floor live.lua)
 
 kill -TERM $PID 2>/dev/null || true
 wait $PID && STOP=0 || STOP=$?
@@ -98,7 +102,7 @@ done)
 echo
 echo "server: 127.0.0.1, $CONNECTIONS connections, wrk -t 1, ${DURATION}s per run, $WORKERS workers, serve options '${SERVE_ARGS:-}'; exit after SIGTERM: $STOP"
 printf "%-28s %10s %10s %10s %8s %14s %12s %10s\n" run "req/s" p50 p99 non-2xx "socket errors" "server cores" "wrk cores"
-for line in "$USER_LINE" "$SESSION_LINE" "$HALF_LINE" "$SWAP_LINE"; do
+for line in "$USER_LINE" "$SESSION_LINE" "$HALF_LINE" "$SWAP_LINE" "$FLOOR_LINE"; do
     set -- $line
     printf "%-28s %10s %10s %10s %8s %14s %12s %10s\n" "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8"
 done
@@ -122,3 +126,14 @@ if [ -n "$KERNEL_BATCHED" ]; then
 fi
 awk -v s="$USER_RPS" -v k="$KU" -v ss="$SU" -v ks="$KS" -v uc="$UC" -v sc="$SC" -v kuc="$KUC" -v ksc="$KSC" 'BEGIN {
     printf "ratio per core used (server req/s per server core / bound req/s per bound core): known user %.2f, session %.2f\n", (s / uc) / (k / kuc), (ss / sc) / (ks / ksc) }'
+# What the machine allows: if the recommendation route cost the server no more CPU than the
+# constant route plus the scan (the bound's CPU per request), and wrk no more than it does at the
+# known-user run's rate, the most the two cores could answer, against the bound it is judged by.
+FLOOR_SERVER_US=$(echo "$FLOOR_LINE" | awk '{printf "%.1f", $7 * 1e6 / $2}')
+WRK_US=$(echo "$USER_LINE" | awk '{printf "%.1f", $8 * 1e6 / $2}')
+WRK_FLOOR_US=$(echo "$FLOOR_LINE" | awk '{printf "%.1f", $8 * 1e6 / $2}')   # wrk per request at its busiest: its cheapest
+REF=${BU:-$KU}; REFC=$(echo "${KERNEL_BATCHED:-$KERNEL}" | awk '/kernel-only user/ {for (i = 1; i < NF; i++) if ($(i + 1) == "cores") print $i}')
+awk -v f="$FLOOR_SERVER_US" -v w="$WRK_US" -v wf="$WRK_FLOOR_US" -v k="$REF" -v kc="$REFC" -v n="$(nproc)" -v uc="$UC" -v s="$USER_RPS" 'BEGIN {
+    scan = kc * 1e6 / k; server = uc * 1e6 / s
+    printf "per known-user request: bound %.1f core-µs (its scan), server %.1f, wrk %.1f; constant route %.1f core-µs of server CPU\n", scan, server, w, f
+    printf "ceiling on %d cores if a recommendation cost the scan + the constant route + wrk: %.0f req/s, %.2f of the bound; with wrk at its cheapest (%.1f µs, the floor run): %.2f (0.8 leaves %.1f µs per request beside the scan for the server and wrk)\n", n, n * 1e6 / (scan + f + w), n * 1e6 / (scan + f + w) / k, wf, n * 1e6 / (scan + f + wf) / k, n * 1e6 / (0.8 * k) - scan }'
