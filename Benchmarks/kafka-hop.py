@@ -14,16 +14,14 @@ same rate (its half-load rate) to read its latency figures against that floor.
 import argparse
 import json
 import multiprocessing
-import os
-import socket
-import subprocess
 import time
 import uuid
 
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-KAFKA_LIB = os.environ.get("RECOMMENDER_KAFKA_LIB", "/usr/local/lib/recommender-kafka")
+import tansu as tansu_broker
+
 END = b"end"
 
 
@@ -52,19 +50,8 @@ def main():
     parser.add_argument("--fetch-wait-ms", type=int, default=10)
     args = parser.parse_args()
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    url, broker = f"tcp://127.0.0.1:{port}", f"127.0.0.1:{port}"
-    tansu = subprocess.Popen([os.path.join(KAFKA_LIB, "tansu"), "broker", "--listener-url", url, "--advertised-listener-url", url,
-                              "--storage-engine", "memory://tansu/"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tansu, broker = tansu_broker.start()
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
         topic = f"hop-{uuid.uuid4().hex[:8]}"
         admin = AdminClient({"bootstrap.servers": broker, "log_level": 0})
         for future in admin.create_topics([NewTopic(topic, 4, 1)]).values():
@@ -90,8 +77,7 @@ def main():
         latencies = sorted(results.get(timeout=120))
         consumer.join(30)
     finally:
-        tansu.terminate()
-        tansu.wait(10)
+        tansu_broker.stop(tansu)
     percentile = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]
     print(f"one hop through Tansu at {args.rate:.0f} messages/s (producer linger {args.producer_linger_ms} ms, fetch wait "
           f"{args.fetch_wait_ms} ms): {len(latencies)} of {produced} received, p50 {percentile(0.5):.1f} ms, "

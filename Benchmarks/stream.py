@@ -45,7 +45,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -56,16 +55,9 @@ import uuid
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+import tansu as tansu_broker
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-KAFKA_LIB = os.environ.get("RECOMMENDER_KAFKA_LIB", "/usr/local/lib/recommender-kafka")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def cpu_seconds(pid):
     """User + system CPU seconds used so far by process `pid` (Linux /proc)."""
     with open(f"/proc/{pid}/stat") as f:
@@ -112,19 +104,9 @@ def main():
     breakdowns = []
 
     work = tempfile.mkdtemp(prefix="stream-bench-")
-    port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    broker = f"127.0.0.1:{port}"
-    tansu = subprocess.Popen([os.path.join(KAFKA_LIB, "tansu"), "broker", "--listener-url", url, "--advertised-listener-url", url,
-                              "--storage-engine", "memory://tansu/"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tansu, broker = tansu_broker.start()
     processes = []
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
         rng = random.Random(7)
         train = os.path.join(work, "train.csv")
         with open(train, "w") as f:
@@ -303,11 +285,7 @@ def main():
         for process in processes:
             if process.poll() is None:
                 process.kill()
-        tansu.send_signal(signal.SIGTERM)
-        try:
-            tansu.wait(5)
-        except subprocess.TimeoutExpired:
-            tansu.kill()
+        tansu_broker.stop(tansu)
         shutil.rmtree(work, ignore_errors=True)
 
 
